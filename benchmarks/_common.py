@@ -1,0 +1,76 @@
+"""Shared helpers of the benchmark scripts: timing, machine description, tables."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import sys
+import time
+
+
+def best_time(fn, repeat=3, warmup=True):
+    """Best wall time of ``repeat`` calls of ``fn()`` (after one warm-up call)."""
+    if warmup:
+        fn()
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def machine():
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}; "
+            f"Python {platform.python_version()}; load average at start {load:.2f}")
+
+
+def header(title):
+    import numpy
+    import sklearn
+
+    try:
+        import numba
+        nb = numba.__version__
+    except ImportError:  # pragma: no cover
+        nb = "-"
+    lines = [
+        f"# {title}",
+        "",
+        f"- command: `python {' '.join(sys.argv)}`",
+        f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {machine()}",
+        f"- versions: numpy {numpy.__version__}, scikit-learn {sklearn.__version__}, "
+        f"numba {nb}",
+        "",
+    ]
+    return lines
+
+
+def markdown_table(columns, rows):
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        out.append("| " + " | ".join(str(v) for v in r) + " |")
+    return out
+
+
+def write_result(name, lines):
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+    return path

@@ -1,0 +1,1 @@
+"""Applications: what users run (demo, denoising, compressed sensing) and their CLIs."""

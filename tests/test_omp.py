@@ -1,0 +1,243 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import orthogonal_mp_gram as sk_omp_gram
+
+from sparsecode import SparseCoder, orthogonal_mp, orthogonal_mp_gram
+from sparsecode.kernels.omp import batch_omp, batch_omp_reference
+
+
+def make_problem(rng, n_features=32, n_components=64, n_samples=50, k=4, noise=0.0,
+                 dtype=np.float64):
+    D = rng.standard_normal((n_components, n_features))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    Z = np.zeros((n_samples, n_components))
+    for i in range(n_samples):
+        Z[i, rng.choice(n_components, k, replace=False)] = rng.choice([-1, 1], k) * (
+            1 + rng.random(k))
+    X = Z @ D + noise * rng.standard_normal((n_samples, n_features))
+    return X.astype(dtype), D.astype(dtype), Z
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_orthogonal_mp_matches_sklearn_sparsity(rng, dtype, k):
+    X, D, _ = make_problem(rng, noise=0.1, dtype=dtype)
+    ours = orthogonal_mp(X, D, n_nonzero_coefs=k)
+    ref = sk_omp_gram(D @ D.T, (X @ D.T).T, n_nonzero_coefs=k).T
+    assert ours.dtype == dtype
+    assert np.array_equal(ours != 0, ref != 0)
+    atol = 1e-8 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_orthogonal_mp_matches_sklearn_tol(rng, dtype):
+    X, D, _ = make_problem(rng, noise=0.05, dtype=dtype)
+    norms = (X.astype(np.float64) ** 2).sum(1)
+    tol = 0.2 * norms.min()
+    ours = orthogonal_mp(X, D, tol=tol)
+    ref = sk_omp_gram(D @ D.T, (X @ D.T).T, tol=tol, norms_squared=norms.astype(dtype)).T
+    assert np.array_equal(ours != 0, ref != 0)
+    atol = 1e-8 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=atol)
+    resid = ((X - ours @ D).astype(np.float64) ** 2).sum(1)
+    assert (resid <= tol * (1 + 1e-4)).all()
+
+
+def test_orthogonal_mp_both_stopping_rules(rng):
+    X, D, _ = make_problem(rng, noise=0.3)
+    norms = (X ** 2).sum(1)
+    tol = 0.5 * np.median(norms)
+    codes, n_iter = orthogonal_mp(X, D, n_nonzero_coefs=3, tol=tol, return_n_iter=True)
+    only_k = orthogonal_mp(X, D, n_nonzero_coefs=3)
+    resid = ((X - codes @ D) ** 2).sum(1)
+    assert (n_iter <= 3).all()
+    # each signal stopped by the first rule reached
+    stopped_by_tol = n_iter < 3
+    assert (resid[stopped_by_tol] <= tol * (1 + 1e-10)).all()
+    assert stopped_by_tol.any() and (~stopped_by_tol).any()
+    # those stopped at 3 atoms agree with pure sparsity stopping
+    np.testing.assert_allclose(codes[~stopped_by_tol], only_k[~stopped_by_tol], atol=1e-12)
+    # signals already within tol get the zero code
+    small = orthogonal_mp(1e-3 * X, D, tol=tol)
+    assert not small.any()
+
+
+def test_orthogonal_mp_exact_recovery_incoherent(rng):
+    # Tropp (2004): OMP recovers every k-sparse signal when k < (1 + 1/mu) / 2.
+    from scipy.fft import dct
+
+    n = 64
+    # Dirac + orthonormal DCT-II basis: mutual coherence sqrt(2/n).
+    D = np.vstack([np.eye(n), dct(np.eye(n), norm="ortho", axis=0)])
+    G = D @ D.T
+    mu = np.abs(G - np.eye(2 * n)).max()
+    k = int(np.floor((1 + 1 / mu) / 2 - 1e-9))
+    assert k >= 3
+    Z = np.zeros((200, 2 * n))
+    for i in range(200):
+        Z[i, rng.choice(2 * n, k, replace=False)] = rng.standard_normal(k)
+    codes = orthogonal_mp(Z @ D, D, n_nonzero_coefs=k)
+    np.testing.assert_array_equal(codes != 0, Z != 0)
+    np.testing.assert_allclose(codes, Z, atol=1e-10)
+
+
+def test_orthogonal_mp_stops_on_zero_residual(rng):
+    X, D, Z = make_problem(rng, k=3)
+    codes, n_iter = orthogonal_mp(X, D, n_nonzero_coefs=10, return_n_iter=True)
+    assert (n_iter == 3).all()
+    np.testing.assert_allclose(codes, Z, atol=1e-10)
+    zero = orthogonal_mp(np.zeros((2, X.shape[1])), D, n_nonzero_coefs=5)
+    assert not zero.any()
+
+
+def test_orthogonal_mp_stops_on_dependent_atoms(rng):
+    D = rng.standard_normal((4, 6))
+    D = np.vstack([D, D[0] + D[1], 2 * D[2]])  # dependent atoms
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.standard_normal((20, 6))
+    codes, n_iter = orthogonal_mp(X, D, n_nonzero_coefs=6, return_n_iter=True)
+    assert np.isfinite(codes).all()
+    assert (n_iter <= 4).all()
+    for i in range(20):
+        support = np.flatnonzero(codes[i])
+        assert np.linalg.matrix_rank(D[support]) == support.size
+
+
+def test_kernel_matches_reference(rng):
+    X, D, _ = make_problem(rng, noise=0.1, n_samples=30)
+    G = D @ D.T
+    a0 = X @ D.T
+    norms = (X ** 2).sum(1)
+    for max_k, tol in [(5, -1.0), (32, 0.3 * norms.min()), (4, 0.3 * norms.min())]:
+        codes = np.zeros_like(a0)
+        n_iter = np.zeros(len(X), np.int64)
+        batch_omp(a0, G, norms, max_k, tol, True, codes, n_iter)
+        ref, ref_iter = batch_omp_reference(a0, G, norms, max_k, tol)
+        np.testing.assert_allclose(codes, ref, atol=1e-10)
+        np.testing.assert_array_equal(n_iter, ref_iter)
+
+
+def test_orthogonal_mp_gram_rows_convention(rng):
+    X, D, _ = make_problem(rng, noise=0.1)
+    a = orthogonal_mp_gram(D @ D.T, X @ D.T, n_nonzero_coefs=4)
+    b = orthogonal_mp(X, D, n_nonzero_coefs=4)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+    norms = (X ** 2).sum(1)
+    c = orthogonal_mp_gram(D @ D.T, X @ D.T, tol=0.3 * norms.min(), norms_squared=norms)
+    d = orthogonal_mp(X, D, tol=0.3 * norms.min())
+    np.testing.assert_allclose(c, d, atol=1e-12)
+
+
+def test_orthogonal_mp_default_sparsity(rng):
+    X, D, _ = make_problem(rng, n_features=40, noise=0.2)
+    codes = orthogonal_mp(X, D)
+    assert ((codes != 0).sum(1) == 4).all()  # int(0.1 * 40)
+
+
+def test_orthogonal_mp_many_signals_chunks(rng):
+    # More signals than blocks, non-multiple of the sub-block: all rows are coded.
+    X, D, _ = make_problem(rng, n_samples=1000, noise=0.05)
+    codes = orthogonal_mp(X, D, n_nonzero_coefs=2, n_jobs=1)
+    assert ((codes != 0).sum(1) == 2).all()
+    np.testing.assert_allclose(codes, orthogonal_mp(X, D, n_nonzero_coefs=2, n_jobs=2))
+
+
+def test_orthogonal_mp_empty_signals_rejected(rng):
+    _, D, _ = make_problem(rng)
+    with pytest.raises(ValueError, match="X is empty"):
+        orthogonal_mp(np.zeros((0, D.shape[1])), D)
+
+
+BAD_INPUTS = [
+    (dict(X=np.full((2, 32), np.nan)), ValueError, "X contains NaN or infinity"),
+    (dict(X=np.full((2, 32), np.inf)), ValueError, "X contains NaN or infinity"),
+    (dict(dictionary="nan"), ValueError, "dictionary contains NaN or infinity"),
+    (dict(X=np.ones((2, 31))), ValueError, "X has 31 features per sample but the dictionary has 32"),
+    (dict(X=np.ones(32)), ValueError, "X must be a 2-D array"),
+    (dict(dictionary="zero_atom"), ValueError, "dictionary has 1 zero-norm atom"),
+    (dict(n_nonzero_coefs=0), ValueError, r"n_nonzero_coefs must be in \[1, n_components=64\]"),
+    (dict(n_nonzero_coefs=65), ValueError, r"n_nonzero_coefs must be in \[1, n_components=64\]"),
+    (dict(n_nonzero_coefs=2.5), TypeError, "n_nonzero_coefs must be an integer"),
+    (dict(tol=-1.0), ValueError, "tol must be a non-negative finite float"),
+    (dict(X="int"), None, None),  # integers are accepted and converted to float64
+    (dict(X="complex"), TypeError, "X must be real"),
+    (dict(dictionary="complex"), TypeError, "dictionary must be real"),
+    (dict(X=np.array([["a"] * 32])), TypeError, "X must be a numeric array"),
+    (dict(gram=np.eye(3)), ValueError, r"gram must have shape \(n_components, n_components\)"),
+]
+
+
+@pytest.mark.parametrize("bad, exc, match", BAD_INPUTS)
+def test_orthogonal_mp_bad_input(rng, bad, exc, match):
+    X, D, _ = make_problem(rng, n_samples=2)
+    kwargs = dict(X=X, dictionary=D, n_nonzero_coefs=3)
+    kwargs.update(bad)
+    if isinstance(kwargs["dictionary"], str):
+        kind = kwargs["dictionary"]
+        D2 = D.copy()
+        if kind == "nan":
+            D2[1, 1] = np.nan
+        elif kind == "zero_atom":
+            D2[5] = 0
+        elif kind == "complex":
+            D2 = D2 + 1j
+        kwargs["dictionary"] = D2
+    if isinstance(kwargs["X"], str):
+        kwargs["X"] = (np.round(X * 10).astype(np.int64) if kwargs["X"] == "int" else X + 1j)
+    X_before = np.array(kwargs["X"], copy=True)
+    if exc is None:
+        codes = orthogonal_mp(**kwargs)
+        assert codes.dtype == np.float64
+    else:
+        with pytest.raises(exc, match=match):
+            orthogonal_mp(**kwargs)
+    np.testing.assert_array_equal(kwargs["X"], X_before)
+
+
+def test_orthogonal_mp_does_not_modify_inputs(rng):
+    X, D, _ = make_problem(rng, noise=0.1)
+    X.setflags(write=False)
+    D.setflags(write=False)
+    X0, D0 = X.copy(), D.copy()
+    orthogonal_mp(X, D, n_nonzero_coefs=3, tol=0.1)
+    SparseCoder(D, n_nonzero_coefs=3).fit(X).transform(X)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(D, D0)
+
+
+def test_sparse_coder_roundtrip_and_dtypes(rng):
+    X, D, Z = make_problem(rng, k=3)
+    for dtype in (np.float64, np.float32):
+        coder = SparseCoder(D, n_nonzero_coefs=3).fit(X.astype(dtype))
+        codes = coder.transform(X.astype(dtype))
+        assert codes.dtype == dtype
+        assert coder.inverse_transform(codes).dtype == dtype
+        np.testing.assert_allclose(coder.inverse_transform(codes), X,
+                                   atol=1e-9 if dtype == np.float64 else 1e-4)
+
+
+def test_sparse_coder_errors(rng):
+    X, D, _ = make_problem(rng)
+    with pytest.raises(ValueError, match="X has 31 features but dictionary has 32"):
+        SparseCoder(D).fit(X[:, :31])
+    with pytest.raises(ValueError, match="algorithm"):
+        SparseCoder(D, algorithm="magic").fit(X)
+    with pytest.raises(ValueError, match="n_nonzero_coefs must be in"):
+        SparseCoder(D, n_nonzero_coefs=100).fit(X)
+    coder = SparseCoder(D).fit(X)
+    with pytest.raises(ValueError, match="codes must have shape"):
+        coder.inverse_transform(np.ones((2, 3)))
+
+
+def test_sparse_coder_in_pipeline_and_grid_search(rng):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    X, D, Z = make_problem(rng, n_samples=120, noise=0.05)
+    y = (np.abs(Z[:, :32]).sum(1) > np.median(np.abs(Z[:, :32]).sum(1))).astype(int)
+    pipe = make_pipeline(SparseCoder(D), LogisticRegression(max_iter=500))
+    search = GridSearchCV(pipe, {"sparsecoder__n_nonzero_coefs": [2, 4]}, cv=3)
+    search.fit(X, y)
+    assert search.best_params_["sparsecoder__n_nonzero_coefs"] in (2, 4)
