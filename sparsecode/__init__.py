@@ -6,8 +6,33 @@ PyTorch (``sparsecode.nn``, optional), one scikit-learn estimator API for all of
 Importing ``sparsecode`` never imports torch.
 """
 
-from .coding import SparseCoder, orthogonal_mp, orthogonal_mp_gram
+from . import prox
+from .coding import (
+    SparseCoder,
+    cosamp,
+    fista,
+    iht,
+    ista,
+    lars,
+    lars_path,
+    lasso_lars,
+    orthogonal_mp,
+    orthogonal_mp_gram,
+)
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["SparseCoder", "orthogonal_mp", "orthogonal_mp_gram", "__version__"]
+__all__ = [
+    "SparseCoder",
+    "cosamp",
+    "fista",
+    "iht",
+    "ista",
+    "lars",
+    "lars_path",
+    "lasso_lars",
+    "orthogonal_mp",
+    "orthogonal_mp_gram",
+    "prox",
+    "__version__",
+]

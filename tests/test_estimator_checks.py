@@ -35,14 +35,37 @@ _CHECK_WIDTH = {
 }
 
 
+#: Checks SparseCoder legitimately fails, with the reason (strict xfail: if one starts
+#: passing, the test suite says so).
+EXPECTED_FAILURES = {
+    "check_transformer_n_iter": (
+        "SparseCoder does not iterate in fit (the dictionary is given); max_iter bounds "
+        "the solver in transform, whose per-sample counts the coding functions return "
+        "(return_info / return_n_iter)."
+    ),
+}
+
+
 def _check_name(check):
     return getattr(check, "func", check).__name__
 
 
-def _coder_for(check_name):
+#: One SparseCoder per algorithm (parameters that make each run on the checks' data).
+_ALGORITHM_PARAMS = {
+    "omp": {},
+    "lasso_lars": dict(alpha=0.1),
+    "lars": dict(n_nonzero_coefs=1),
+    "fista": dict(alpha=0.1),
+    "ista": dict(alpha=0.1, max_iter=20000),
+    "iht": dict(n_nonzero_coefs=1),
+    "cosamp": dict(n_nonzero_coefs=1),
+}
+
+
+def _coder_for(check_name, algorithm="omp"):
     width = _CHECK_WIDTH.get(check_name, 3)
     D = np.random.default_rng(0).normal(size=(6, width))
-    return SparseCoder(D)
+    return SparseCoder(D, algorithm=algorithm, **_ALGORITHM_PARAMS[algorithm])
 
 
 def _sparse_coder_checks():
@@ -56,10 +79,13 @@ def _sparse_coder_checks():
         if key in seen:
             continue
         seen.add(key)
-        yield pytest.param(name, check, id=f"{name}{'-' + str(len(seen))}")
+        marks = ([pytest.mark.xfail(strict=True, reason=EXPECTED_FAILURES[name])]
+                 if name in EXPECTED_FAILURES else [])
+        yield pytest.param(name, check, id=f"{name}{'-' + str(len(seen))}", marks=marks)
 
 
+@pytest.mark.parametrize("algorithm", sorted(_ALGORITHM_PARAMS))
 @pytest.mark.parametrize("name, check", list(_sparse_coder_checks()))
-def test_sparse_coder_estimator_checks(name, check):
-    estimator = _coder_for(name)
+def test_sparse_coder_estimator_checks(name, check, algorithm):
+    estimator = _coder_for(name, algorithm)
     check(estimator)

@@ -250,3 +250,13 @@ def test_top_k_bad_k():
 def test_ball_radius_per_coefficient_rejected():
     with pytest.raises(ValueError, match="radius must be a scalar or one value per row"):
         prox.project_l1_ball(np.ones((2, 3)), np.ones(3))
+
+
+@pytest.mark.parametrize("x", [np.ones((1, 6)), np.full((2, 4), -3.5), np.eye(3)])
+def test_project_l1_ball_radius_zero_is_zero(x):
+    # Regression: with tied magnitudes and radius 0 the sort-based rule found no
+    # threshold and returned x itself.
+    np.testing.assert_array_equal(prox.project_l1_ball(x, 0.0), np.zeros_like(x))
+    from sparsecode.kernels.prox import project_l1_ball_reference
+
+    np.testing.assert_array_equal(project_l1_ball_reference(x, 0.0), np.zeros_like(x))

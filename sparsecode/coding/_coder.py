@@ -1,4 +1,4 @@
-"""SparseCoder: sparse codes of signals over a fixed dictionary."""
+"""SparseCoder: sparse codes of signals over a fixed dictionary, by any of our solvers."""
 
 from __future__ import annotations
 
@@ -10,37 +10,79 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import BaseSparseEstimator
 from ..utils._validation import check_dictionary, check_n_nonzero_coefs
+from ._fista import fista, ista
+from ._iht import cosamp, iht
+from ._lars import _lars_codes
 from ._omp import _omp_dense, _resolve_stopping
 
-#: Algorithms SparseCoder knows, name -> short description (the error message lists them).
+#: Algorithms SparseCoder knows: name -> (what it solves, parameters it uses).
 ALGORITHMS = {
-    "omp": "Batch Orthogonal Matching Pursuit (n_nonzero_coefs and/or tol)",
+    "omp": ("Batch Orthogonal Matching Pursuit", {"n_nonzero_coefs", "tol"}),
+    "lasso_lars": ("exact lasso by LARS homotopy", {"alpha", "positive", "n_nonzero_coefs",
+                                                    "max_iter"}),
+    "lars": ("least-angle regression stopped at n_nonzero_coefs",
+             {"n_nonzero_coefs", "positive", "max_iter"}),
+    "fista": ("lasso by FISTA (accelerated proximal gradient)",
+              {"alpha", "positive", "max_iter", "solver_tol"}),
+    "ista": ("lasso by ISTA (proximal gradient)", {"alpha", "positive", "max_iter",
+                                                   "solver_tol"}),
+    "iht": ("normalised iterative hard thresholding", {"n_nonzero_coefs", "max_iter",
+                                                       "solver_tol"}),
+    "cosamp": ("CoSaMP", {"n_nonzero_coefs", "max_iter", "solver_tol"}),
 }
+
+#: Defaults of the parameters that only some algorithms use (so that a user setting one
+#: an algorithm ignores gets an error instead of silence).
+_NEUTRAL = {"tol": None, "positive": False, "max_iter": None, "solver_tol": 1e-6,
+            "alpha": 1.0}
 
 
 class SparseCoder(BaseSparseEstimator):
     r"""Sparse coding of signals over a fixed dictionary.
 
     Finds for every sample :math:`x` (a row of ``X``) a sparse code :math:`z` with
-    :math:`x \approx z D`. With ``algorithm="omp"``:
+    :math:`x \approx z D`, by one of:
+
+    ``"omp"`` (default) — Batch-OMP,
+    :math:`\min_z \|x - zD\|_2^2` s.t. :math:`\|z\|_0 \le` ``n_nonzero_coefs`` or
+    :math:`\|x - zD\|_2^2 \le` ``tol``;
+
+    ``"lasso_lars"``, ``"fista"``, ``"ista"`` — the lasso, exact by LARS or iterative,
 
     .. math::
 
-        \min_z \|x - zD\|_2^2 \quad\text{s.t.}\quad \|z\|_0 \le
-        \texttt{n\_nonzero\_coefs} \ \text{ or } \ \|x - zD\|_2^2 \le \texttt{tol}.
+        \min_z \tfrac12 \|x - zD\|_2^2 + \alpha \|z\|_1 \quad (z \ge 0 \text{ if positive}),
+
+    with ``alpha`` the same per-sample weight for every method;
+
+    ``"lars"`` — least-angle regression stopped at ``n_nonzero_coefs`` atoms;
+
+    ``"iht"``, ``"cosamp"`` — :math:`\min_z \|x - zD\|_2^2` s.t.
+    :math:`\|z\|_0 \le` ``n_nonzero_coefs`` by normalised iterative hard thresholding
+    or CoSaMP.
 
     Parameters
     ----------
     dictionary : array-like of shape (n_components, n_features)
         The atoms, one per row. Copied (as float) in :meth:`fit` to ``components_``.
-    algorithm : {"omp"}, default="omp"
-        Coding algorithm.
+    algorithm : {"omp", "lasso_lars", "lars", "fista", "ista", "iht", "cosamp"}, \
+            default="omp"
     n_nonzero_coefs : int, default=None
-        Maximal number of nonzero coefficients per sample. When both this and ``tol``
-        are None, ``max(1, int(0.1 * n_features))``.
+        Number of nonzeros per sample (omp, lars, iht, cosamp; an optional cap for
+        lasso_lars). When None: ``max(1, int(0.1 * n_features))`` (omp without ``tol``,
+        lars, iht, cosamp) or no cap (lasso_lars).
     tol : float, default=None
-        Target squared residual norm per sample (OMP); combined with
-        ``n_nonzero_coefs`` coding stops at whichever is reached first.
+        OMP only: target squared residual norm per sample; with ``n_nonzero_coefs``
+        coding stops at whichever is reached first.
+    alpha : float, default=1.0
+        l1 weight of the lasso algorithms (lasso_lars, fista, ista).
+    positive : bool, default=False
+        Non-negative codes (lasso_lars, lars, fista, ista).
+    max_iter : int, default=None
+        Iteration limit of lars/lasso_lars (default ``max(500, 4 min(n_components,
+        n_features))``), fista/ista (default 1000), iht (500) and cosamp (100).
+    solver_tol : float, default=1e-6
+        Relative step tolerance of the iterative solvers (fista, ista, iht, cosamp).
     n_jobs : int, default=None
         Threads used by the kernels (None: all Numba threads).
 
@@ -55,7 +97,8 @@ class SparseCoder(BaseSparseEstimator):
 
     See Also
     --------
-    sparsecode.orthogonal_mp : the function behind ``algorithm="omp"``.
+    sparsecode.orthogonal_mp, sparsecode.lasso_lars, sparsecode.fista, sparsecode.iht :
+        the functions behind the algorithms.
     sparsecode.compat.SparseCoder : scikit-learn's exact interface.
 
     Examples
@@ -70,6 +113,9 @@ class SparseCoder(BaseSparseEstimator):
     >>> codes = coder.transform(X)
     >>> codes.shape, int((codes != 0).sum(axis=1).max())
     ((5, 30), 3)
+    >>> lasso = SparseCoder(D, algorithm="lasso_lars", alpha=0.5).fit(X)
+    >>> lasso.transform(X).shape
+    (5, 30)
     """
 
     _parameter_constraints: dict = {
@@ -77,16 +123,35 @@ class SparseCoder(BaseSparseEstimator):
         "algorithm": [StrOptions(set(ALGORITHMS))],
         "n_nonzero_coefs": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "positive": ["boolean"],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "solver_tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, dictionary, *, algorithm="omp", n_nonzero_coefs=None, tol=None,
-                 n_jobs=None):
+                 alpha=1.0, positive=False, max_iter=None, solver_tol=1e-6, n_jobs=None):
         self.dictionary = dictionary
         self.algorithm = algorithm
         self.n_nonzero_coefs = n_nonzero_coefs
         self.tol = tol
+        self.alpha = alpha
+        self.positive = positive
+        self.max_iter = max_iter
+        self.solver_tol = solver_tol
         self.n_jobs = n_jobs
+
+    def _check_algorithm_params(self):
+        used = ALGORITHMS[self.algorithm][1]
+        for name, neutral in _NEUTRAL.items():
+            value = getattr(self, name)
+            if name not in used and value is not neutral and value != neutral:
+                users = sorted(a for a, (_, p) in ALGORITHMS.items() if name in p)
+                raise ValueError(
+                    f"{name}={value!r} is not used by algorithm={self.algorithm!r}; it "
+                    f"applies to {', '.join(map(repr, users))}."
+                )
 
     def fit(self, X, y=None):
         """Validate the dictionary and ``X``; the dictionary is not learned.
@@ -101,6 +166,7 @@ class SparseCoder(BaseSparseEstimator):
         self : SparseCoder
         """
         self._validate_params()
+        self._check_algorithm_params()
         D = check_dictionary(self.dictionary)
         X = self._validate_X(X, reset=True)
         if X.shape[1] != D.shape[1]:
@@ -128,12 +194,26 @@ class SparseCoder(BaseSparseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        D = self.components_.astype(X.dtype, copy=False)
+        D = np.ascontiguousarray(self.components_, dtype=X.dtype)
         G = self._gram.astype(X.dtype, copy=False)
-        max_k, tol = _resolve_stopping(self.n_nonzero_coefs, self.tol, *D.shape[::-1])
-        return _omp_dense(X, np.ascontiguousarray(D), G, max_k, tol, True, self.n_jobs, False)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
+        algorithm = self.algorithm
+        if algorithm == "omp":
+            max_k, tol = _resolve_stopping(self.n_nonzero_coefs, self.tol, *D.shape[::-1])
+            return _omp_dense(X, D, G, max_k, tol, True, self.n_jobs, False)
+        if algorithm in ("lasso_lars", "lars"):
+            return _lars_codes(
+                X, D, G, method="lasso" if algorithm == "lasso_lars" else "lar",
+                alpha=self.alpha if algorithm == "lasso_lars" else 0.0,
+                n_nonzero_coefs=self.n_nonzero_coefs,
+                positive=self.positive, max_iter=self.max_iter, n_jobs=self.n_jobs,
+            )
+        if algorithm in ("fista", "ista"):
+            solver = fista if algorithm == "fista" else ista
+            return solver(X, D, alpha=self.alpha,
+                          penalty="l1_positive" if self.positive else "l1",
+                          max_iter=self.max_iter or 1000, tol=self.solver_tol,
+                          n_jobs=self.n_jobs)
+        solver = iht if algorithm == "iht" else cosamp
+        return solver(X, D, n_nonzero_coefs=self.n_nonzero_coefs,
+                      max_iter=self.max_iter or (500 if algorithm == "iht" else 100),
+                      tol=self.solver_tol, n_jobs=self.n_jobs)

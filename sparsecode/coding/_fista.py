@@ -19,6 +19,8 @@ from threadpoolctl import threadpool_limits
 from .._jit import num_threads, resolve_n_jobs
 from ..kernels.fista import PENALTIES, fista_solve, penalty_value
 from ..utils._validation import (
+    check_alpha as _check_alpha,
+    check_bool as _check_bool,
     _as_float_array,
     check_dictionary,
     check_positive_int,
@@ -135,22 +137,11 @@ def _check_init(init, n_samples, n_in, dtype):
     return Z0
 
 
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 # ------------------------------------------------------------------------- validation
 
 
-def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a non-negative float, got {alpha!r}.")
-    alpha = float(alpha)
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a non-negative finite float, got {alpha}.")
-    return alpha
 
 
 def _check_penalty(penalty, l1_ratio, groups, weights, n_in):

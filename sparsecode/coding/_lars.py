@@ -17,6 +17,8 @@ from ..kernels.lars import (
     lars_path_kernel,
 )
 from ..utils._validation import (
+    check_alpha as _check_alpha,
+    check_bool as _check_bool,
     _as_float_array,
     check_dictionary,
     check_n_nonzero_coefs,
@@ -32,20 +34,8 @@ _SUB_BLOCK = 128
 _METHODS = ("lasso", "lar")
 
 
-def _check_alpha(alpha, name="alpha"):
-    """A non-negative finite penalty."""
-    if alpha is None or isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"{name} must be a non-negative float, got {alpha!r}.")
-    alpha = float(alpha)
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"{name} must be a non-negative finite float, got {alpha}.")
-    return alpha
 
 
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 def _check_gram(gram, n_components):

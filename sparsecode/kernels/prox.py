@@ -180,6 +180,10 @@ def project_l1_ball(x, r, out):
             for j in range(n):
                 out[i, j] = x[i, j]
             continue
+        if radius <= 0.0:  # the ball is {0}
+            for j in range(n):
+                out[i, j] = 0.0
+            continue
         u = np.empty(n, dtype=np.float64)
         for j in range(n):
             u[j] = abs(x[i, j])
@@ -263,6 +267,9 @@ def project_l1_ball_reference(x, r):
     out = x.copy()
     for i in range(x.shape[0]):
         if np.abs(x[i]).sum() <= r[i]:
+            continue
+        if r[i] <= 0:
+            out[i] = 0.0
             continue
         u = np.sort(np.abs(x[i]))[::-1]
         css = np.cumsum(u)

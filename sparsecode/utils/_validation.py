@@ -125,3 +125,20 @@ def result_dtype(*arrays):
         if np.asarray(a).dtype != np.float32:
             return np.float64
     return np.float32
+
+
+def check_alpha(alpha, name="alpha"):
+    """Validate a non-negative finite penalty weight."""
+    if alpha is None or isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative float, got {alpha!r}.")
+    alpha = float(alpha)
+    if not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"{name} must be a non-negative finite float, got {alpha}.")
+    return alpha
+
+
+def check_bool(value, name):
+    """Validate a boolean flag (Python or NumPy bool)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
