@@ -1,0 +1,423 @@
+"""Image denoising by sparse coding of overlapping patches (Elad & Aharon, 2006)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .._jit import num_threads
+from ..coding import orthogonal_mp
+from ..kernels.dictionary import sparse_residual
+from ..image._dct import overcomplete_dct_dictionary
+from ..image.patches import _axis_counts, _extract, accumulate_patches, patch_grid, sample_patches
+from ..utils._validation import check_dictionary, check_positive_int, check_random_state
+
+__all__ = ["denoise_image", "METHODS"]
+
+#: Denoising methods, name -> description (the error message for a bad name lists them).
+METHODS = {
+    "ksvd": "adaptive: K-SVD dictionary trained on the noisy image's own patches",
+    "global": "fixed dictionary (`dictionary`, default the overcomplete DCT)",
+    "dct": "alias of 'global' (the fixed overcomplete DCT unless `dictionary` is given)",
+}
+
+#: Patches coded per band (bounds memory: codes are (band, n_components) floats).
+_BAND_PATCHES = 16384
+
+
+def _check_image(image):
+    if image is None:
+        raise TypeError("image must be a 2-D array of numbers, got None.")
+    arr = np.asarray(image)
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "fiu":
+        raise TypeError(f"image must be a real numeric array, got dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"image must be a 2-D (grayscale) array, got an array of shape {arr.shape}."
+        )
+    if arr.size == 0:
+        raise ValueError(f"image is empty (shape {arr.shape}).")
+    if not np.isfinite(arr).all():
+        raise ValueError("image contains NaN or infinity; all pixel values must be finite.")
+    return arr
+
+
+def _check_positive_real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive float, got {value!r}.")
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite float, got {value}.")
+    return value
+
+
+def _resolve_data_range(arr, data_range):
+    if data_range is not None:
+        return _check_positive_real(data_range, "data_range")
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(arr.dtype)
+        return float(info.max) if info.min == 0 else float(info.max - info.min)
+    # Floats: intensities in [0, 1] unless the values say otherwise. A noisy [0, 1] image
+    # stays within [-1, 2] for any sensible sigma; a [0, 255] one does not.
+    return 1.0 if float(np.max(np.abs(arr))) <= 2.0 else 255.0
+
+
+def _resolve_method(method):
+    if isinstance(method, str):
+        if method not in METHODS:
+            raise ValueError(
+                f"method must be one of {sorted(METHODS)} or a dictionary-learning "
+                f"estimator with fit() and components_, got {method!r}."
+            )
+        return "global" if method == "dct" else method
+    if hasattr(method, "fit"):
+        return method
+    raise TypeError(
+        f"method must be a string in {sorted(METHODS)} or an estimator with fit() and "
+        f"components_, got {type(method).__name__}."
+    )
+
+
+def _remove_dc(P):
+    mean = P.mean(axis=1, keepdims=True)
+    P -= mean
+    return mean
+
+
+def _make_coder(coder, D, tol, n_nonzero_coefs, n_jobs):
+    """A function ``codes(X)`` over the fixed dictionary ``D``."""
+    if coder is None:
+        G = D @ D.T
+        return lambda X: orthogonal_mp(
+            X, D, n_nonzero_coefs=n_nonzero_coefs, tol=tol, gram=G, n_jobs=n_jobs
+        )
+    if hasattr(coder, "transform") and hasattr(coder, "get_params"):
+        from sklearn.base import clone
+
+        if "dictionary" not in coder.get_params(deep=False):
+            raise TypeError(
+                "coder must be a callable coder(X, dictionary) -> codes or an estimator "
+                f"with a `dictionary` parameter (like SparseCoder); {type(coder).__name__} "
+                "has none."
+            )
+        est = clone(coder).set_params(dictionary=D)
+        state = {}
+
+        def run(X):
+            if "fitted" not in state:
+                est.fit(X)
+                state["fitted"] = True
+            return est.transform(X)
+
+        return run
+    if callable(coder):
+        return lambda X: coder(X, D)
+    raise TypeError(
+        "coder must be None, a callable coder(X, dictionary) -> codes, or an estimator "
+        f"with a `dictionary` parameter, got {type(coder).__name__}."
+    )
+
+
+def _train_ksvd(X, D0, *, tol, n_nonzero_coefs, n_iter, ksvd_method, random_state,
+                n_jobs, verbose):
+    try:
+        from ..dictionary import ksvd
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        raise ImportError(
+            "method='ksvd' needs sparsecode.dictionary.ksvd, which is not available in "
+            "this installation; use method='dct'."
+        ) from exc
+    D, _, _ = ksvd(
+        X, n_components=D0.shape[0], n_nonzero_coefs=n_nonzero_coefs, tol=tol,
+        max_iter=n_iter, init=D0, method=ksvd_method, random_state=random_state,
+        n_jobs=n_jobs, verbose=verbose,
+    )
+    return D
+
+
+def denoise_image(
+    image,
+    sigma,
+    *,
+    method="ksvd",
+    patch_size=8,
+    n_components=256,
+    n_iter=10,
+    max_patches=65000,
+    C=1.15,
+    lam=None,
+    n_nonzero_coefs=None,
+    dictionary=None,
+    coder=None,
+    stride=1,
+    data_range=None,
+    clip=True,
+    ksvd_method="approx",
+    dtype=np.float32,
+    random_state=None,
+    n_jobs=None,
+    verbose=False,
+    return_dictionary=False,
+):
+    r"""Denoise a grayscale image by sparse coding of its overlapping patches.
+
+    The K-SVD denoiser of Elad & Aharon (2006) for additive white Gaussian noise of
+    standard deviation :math:`\sigma`. Every :math:`p \times p` patch :math:`y_{ij}` of
+    the noisy image :math:`y`, with its mean (DC) removed, is coded by OMP until the
+    residual reaches the noise level,
+
+    .. math::
+
+        \hat\alpha_{ij} = \arg\min_\alpha \|\alpha\|_0 \quad\text{s.t.}\quad
+        \|y_{ij} - \bar y_{ij} - \alpha D\|_2 \le C \sigma p,
+
+    and the image is the weighted average of the noisy image and the denoised patches,
+
+    .. math::
+
+        \hat x = \Big(\lambda y + \sum_{ij} R_{ij}^\top (\hat\alpha_{ij} D +
+        \bar y_{ij})\Big) \oslash \Big(\lambda + \sum_{ij} R_{ij}^\top \mathbf 1\Big).
+
+    With ``method="ksvd"`` (adaptive) the dictionary is first learned by K-SVD on (at
+    most ``max_patches``) DC-removed patches of the noisy image itself, starting from
+    the overcomplete DCT; with ``method="dct"`` / ``"global"`` it is fixed.
+
+    Parameters
+    ----------
+    image : array-like of shape (height, width)
+        Noisy grayscale image, any real dtype. ``sigma`` is in the image's units.
+    sigma : float
+        Noise standard deviation (> 0), e.g. 25 for an 8-bit image at σ = 25, or
+        25/255 for the same image scaled to [0, 1].
+    method : {"ksvd", "dct", "global"} or estimator, default="ksvd"
+        ``"ksvd"``: adaptive dictionary (K-SVD on the noisy patches, initialised with
+        ``dictionary`` or the overcomplete DCT). ``"dct"``/``"global"``: fixed
+        dictionary (``dictionary``, or the overcomplete DCT). An estimator with
+        ``fit(X)`` and ``components_`` (e.g. any dictionary learner of this library or
+        scikit-learn's ``MiniBatchDictionaryLearning``) is cloned and fitted on the
+        DC-removed training patches instead of K-SVD.
+    patch_size : int, default=8
+        Side ``p`` of the square patches (at most the image's smaller side).
+    n_components : int, default=256
+        Number of atoms of the default DCT dictionary (ignored if ``dictionary`` is
+        given).
+    n_iter : int, default=10
+        K-SVD iterations (``method="ksvd"``).
+    max_patches : int, default=65000
+        At most this many noisy patches (drawn at random, without replacement) train the
+        dictionary.
+    C : float, default=1.15
+        Noise gain of the error target :math:`\|r\|_2 \le C\sigma p`.
+    lam : float, default=None
+        Weight :math:`\lambda` of the noisy image in the final average; None means the
+        paper's :math:`30/\sigma_{255}`, with :math:`\sigma_{255} = 255\,\sigma /
+        \text{data\_range}` (sigma on the 8-bit scale).
+    n_nonzero_coefs : int, default=None
+        Cap on the atoms per patch; None means ``p * p // 2`` (KSVD-Box).
+    dictionary : array-like of shape (n_atoms, patch_size ** 2), default=None
+        Fixed dictionary (``"global"``) or initial dictionary (``"ksvd"``); atoms in
+        rows, patches flattened row-major. Default: the overcomplete DCT with
+        ``n_components`` atoms.
+    coder : callable or estimator, default=None
+        How patches are coded over the final dictionary. None: Batch-OMP with the error
+        target above and ``n_nonzero_coefs``. A callable ``coder(X, dictionary) ->
+        codes`` (e.g. ``functools.partial(sparsecode.orthogonal_mp,
+        n_nonzero_coefs=5)``), or an estimator with a ``dictionary`` parameter (e.g.
+        :class:`sparsecode.SparseCoder`), cloned with the final dictionary. K-SVD
+        training always codes with OMP.
+    stride : int, default=1
+        Step between the coded patches (the border patches are always included).
+        Larger strides are faster and slightly worse.
+    data_range : float, default=None
+        Intensity range of the clean image, used for the default ``lam`` and for
+        clipping. None: the dtype's maximum for integer images (255 for uint8); for
+        float images 1.0 if all values lie within [-2, 2], else 255.
+    clip : bool, default=True
+        Clip the result to ``[0, data_range]``. Integer outputs are always clipped to
+        their dtype.
+    ksvd_method : {"approx", "exact"}, default="approx"
+        Atom update of K-SVD (approximate K-SVD as in the KSVD-Box, or exact SVD).
+    dtype : {numpy.float32, numpy.float64}, default=numpy.float32
+        Floating type of the training and coding (the final average is accumulated in
+        float64). float32 is about a third cheaper and changed the PSNR by less than
+        0.001 dB on House and Barbara at sigma = 25.
+    random_state : int, RandomState or Generator, default=None
+        Seeds the choice of training patches and K-SVD; fix it for a reproducible
+        result.
+    n_jobs : int, default=None
+        Threads of the OMP and K-SVD kernels (None: all).
+    verbose : bool, default=False
+        Progress bars (tqdm) over K-SVD iterations and coding.
+    return_dictionary : bool, default=False
+        Also return the dictionary the patches were coded with.
+
+    Returns
+    -------
+    denoised : ndarray of shape (height, width)
+        Same dtype as ``image`` (integer images are rounded and clipped to their dtype).
+    dictionary : ndarray of shape (n_atoms, patch_size ** 2)
+        Only with ``return_dictionary=True``.
+
+    Raises
+    ------
+    ValueError
+        For ``sigma <= 0``, a non-2-D or NaN-containing image, a patch larger than the
+        image, an unknown method, or a dictionary with the wrong number of features.
+
+    References
+    ----------
+    M. Elad, M. Aharon, "Image denoising via sparse and redundant representations over
+    learned dictionaries", IEEE Trans. Image Process. 15(12):3736-3745, 2006,
+    doi:10.1109/TIP.2006.881969.
+
+    R. Rubinstein, M. Zibulevsky, M. Elad, "Efficient implementation of the K-SVD
+    algorithm using batch orthogonal matching pursuit", Technion CS-2008-08, 2008.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage.data import camera
+    >>> from sparsecode.denoise import denoise_image
+    >>> from sparsecode.image import psnr
+    >>> clean = camera()[200:264, 200:264].astype(float)
+    >>> rng = np.random.default_rng(0)
+    >>> noisy = clean + 25 * rng.standard_normal(clean.shape)
+    >>> out = denoise_image(noisy, 25, method="dct", data_range=255)
+    >>> bool(psnr(clean, out, data_range=255) > psnr(clean, noisy, data_range=255) + 3)
+    True
+    """
+    arr = _check_image(image)
+    sigma = _check_positive_real(sigma, "sigma")
+    m = _resolve_method(method)
+    p = check_positive_int(patch_size, "patch_size")
+    H, W = arr.shape
+    if p > min(H, W):
+        raise ValueError(
+            f"patch_size={p} is larger than the image ({H}x{W}); patches must fit inside "
+            "the image."
+        )
+    stride = check_positive_int(stride, "stride")
+    if stride > p:
+        raise ValueError(
+            f"stride must be <= patch_size={p} so that every pixel is covered, got {stride}."
+        )
+    C = _check_positive_real(C, "C")
+    R = _resolve_data_range(arr, data_range)
+    if lam is None:
+        lam = 30.0 / (sigma * 255.0 / R)
+    else:
+        if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not (
+            np.isfinite(lam) and lam >= 0
+        ):
+            raise ValueError(f"lam must be a non-negative finite float or None, got {lam!r}.")
+        lam = float(lam)
+    if n_nonzero_coefs is None:
+        n_nonzero_coefs = max(1, p * p // 2)
+    n_nonzero_coefs = check_positive_int(n_nonzero_coefs, "n_nonzero_coefs")
+    if ksvd_method not in ("approx", "exact"):
+        raise ValueError(f"ksvd_method must be 'approx' or 'exact', got {ksvd_method!r}.")
+    float_types = (np.float32, np.float64, "float32", "float64")
+    work_dtype = np.dtype(dtype) if dtype in float_types else None
+    if work_dtype is None:
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
+    out_dtype = arr.dtype
+    y64 = np.asarray(arr, dtype=np.float64)
+    y = np.ascontiguousarray(arr, dtype=work_dtype)
+    tol = (C * sigma) ** 2 * p * p  # squared residual norm target
+
+    if dictionary is None:
+        D = overcomplete_dct_dictionary(p, check_positive_int(n_components, "n_components"))
+    else:
+        D = check_dictionary(dictionary, dtype=np.float64).copy()
+        if D.shape[1] != p * p:
+            raise ValueError(
+                f"dictionary must have patch_size**2 = {p * p} features (columns), got "
+                f"shape {D.shape}."
+            )
+    n_nonzero_coefs = min(n_nonzero_coefs, D.shape[0])
+
+    if m != "global":
+        n_iter_ = check_positive_int(n_iter, "n_iter")
+        max_patches = check_positive_int(max_patches, "max_patches")
+        rng = check_random_state(
+            random_state if not isinstance(random_state, np.random.Generator)
+            else int(random_state.integers(2**31 - 1))
+        )
+        Xtr = sample_patches(y, p, max_patches, random_state=rng)
+        _remove_dc(Xtr)
+        if m == "ksvd":
+            if Xtr.shape[0] < D.shape[0]:
+                raise ValueError(
+                    f"the image has only {Xtr.shape[0]} patches of size {p}x{p}, fewer "
+                    f"than the {D.shape[0]} atoms K-SVD must learn; use method='dct', a "
+                    "smaller n_components or a larger image."
+                )
+            D = _train_ksvd(
+                Xtr, D, tol=tol, n_nonzero_coefs=n_nonzero_coefs, n_iter=n_iter_,
+                ksvd_method=ksvd_method, random_state=rng, n_jobs=n_jobs, verbose=verbose,
+            )
+        else:
+            from sklearn.base import clone
+
+            est = clone(m)
+            if "random_state" in est.get_params(deep=False):
+                est.set_params(random_state=rng.randint(2**31 - 1))
+            est.fit(Xtr)
+            if not hasattr(est, "components_"):
+                raise TypeError(
+                    f"method {type(m).__name__} has no components_ after fit; a "
+                    "dictionary learner is needed."
+                )
+            D = check_dictionary(est.components_, dtype=np.float64, name="components_")
+            if D.shape[1] != p * p:
+                raise ValueError(
+                    f"the fitted components_ have {D.shape[1]} features, expected {p * p}."
+                )
+        D = np.ascontiguousarray(D, dtype=np.float64)
+
+    Dw = np.ascontiguousarray(D, dtype=work_dtype)
+    code = _make_coder(coder, Dw, tol, n_nonzero_coefs, n_jobs)
+
+    rows, cols = patch_grid((H, W), p, stride)
+    band = max(1, _BAND_PATCHES // len(cols))
+    acc = np.zeros((H, W), dtype=np.float64)
+    starts = range(0, len(rows), band)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="coding", unit="band", leave=False)
+    for s in starts:
+        r = rows[s:s + band]
+        P = _extract(y, r, cols, p, p)
+        mean = _remove_dc(P)
+        codes = np.asarray(code(P))
+        if codes.shape != (P.shape[0], Dw.shape[0]):
+            raise ValueError(
+                f"coder returned codes of shape {codes.shape}, expected "
+                f"{(P.shape[0], Dw.shape[0])}."
+            )
+        if coder is None:  # OMP codes are sparse: reconstruct from the nonzeros only
+            rec = np.zeros_like(P)
+            with num_threads(n_jobs):
+                sparse_residual(np.zeros_like(P), codes, Dw, rec)  # rec = -codes @ D
+            np.subtract(mean, rec, out=rec)
+        else:
+            rec = codes.astype(work_dtype, copy=False) @ Dw
+            rec += mean
+        accumulate_patches(acc, rec, r, cols, p)
+    counts = np.outer(_axis_counts(H, rows, p), _axis_counts(W, cols, p))
+    acc += lam * y64
+    acc /= lam + counts
+
+    if out_dtype.kind in "iu":
+        info = np.iinfo(out_dtype)
+        lo, hi = info.min, info.max
+        if clip:
+            lo, hi = max(lo, 0), min(hi, R)
+        out = np.clip(np.rint(acc), lo, hi).astype(out_dtype)
+    else:
+        if clip:
+            np.clip(acc, 0.0, R, out=acc)
+        out = acc.astype(out_dtype)
+    return (out, D) if return_dictionary else out

@@ -1,0 +1,108 @@
+"""Reading and writing grayscale images.
+
+Convention: images are read as **float64 arrays in [0, 255]** (8-bit intensities,
+whatever the file's bit depth), which is the scale in which the denoising literature
+states noise levels (σ = 25 means 25 grey levels). :func:`write_image` writes such
+arrays back as 8-bit PNG/TIFF/... after rounding and clipping to [0, 255].
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+__all__ = ["read_image", "write_image"]
+
+
+def read_image(path):
+    """Read a grayscale image as a float64 array with values in [0, 255].
+
+    Colour images are converted to luminance (the weights of
+    ``skimage.color.rgb2gray``); an alpha channel is dropped. 16-bit images are rescaled
+    to [0, 255], and so are floating-point files whose values lie in [0, 1].
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any format imageio/scikit-image can read (PNG, TIFF, BMP, JPEG, ...).
+
+    Returns
+    -------
+    image : ndarray of shape (height, width), float64, values in [0, 255]
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a readable image or not 2-D after conversion.
+    """
+    import imageio.v3 as iio
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"image file not found: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not an image file.")
+    try:
+        with warnings.catch_warnings():  # imageio's plugin probing warns on bad files
+            warnings.simplefilter("ignore", DeprecationWarning)
+            img = np.asarray(iio.imread(path))
+    except Exception as exc:  # imageio raises many types for bad files
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"cannot read {path} as an image: {reason}") from exc
+    if img.ndim == 3 and img.shape[-1] in (2, 4):  # drop alpha
+        img = img[..., :-1]
+    if img.dtype.kind in "iu":
+        scale = 255.0 / np.iinfo(img.dtype).max
+    elif img.dtype.kind == "b":
+        scale = 255.0
+    else:
+        scale = 255.0 if img.size and float(np.nanmax(img)) <= 1.0 else 1.0
+    img = img.astype(np.float64) * scale
+    if img.ndim == 3 and img.shape[-1] == 3:
+        img = img @ np.array([0.2125, 0.7154, 0.0721])
+    elif img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim != 2:
+        raise ValueError(
+            f"{path} is not a 2-D grayscale or RGB image (array shape {img.shape})."
+        )
+    if img.size == 0:
+        raise ValueError(f"{path} is an empty image.")
+    return np.ascontiguousarray(img)
+
+
+def write_image(path, image):
+    """Write a grayscale image with values in [0, 255] as an 8-bit file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; the format follows the extension (``.png`` recommended).
+    image : array-like of shape (height, width)
+        Values in [0, 255] (rounded and clipped; uint8 arrays are written as is).
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not 2-D, contains NaN, or the file cannot be written.
+    """
+    import imageio.v3 as iio
+
+    path = os.fspath(path)
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise ValueError(f"image must be a 2-D (grayscale) array, got shape {arr.shape}.")
+    if arr.dtype != np.uint8:
+        arr = arr.astype(np.float64)
+        if not np.isfinite(arr).all():
+            raise ValueError("image contains NaN or infinity; cannot write it.")
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    try:
+        iio.imwrite(path, arr)
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"cannot write {path}: {reason}") from exc
