@@ -20,11 +20,14 @@ from .coding import (
     orthogonal_mp_gram,
 )
 
+from .denoise import denoise_image
+
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "SparseCoder",
     "cosamp",
+    "denoise_image",
     "fista",
     "iht",
     "ista",

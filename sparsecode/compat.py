@@ -32,7 +32,18 @@ from ._jit import num_threads
 from .kernels.lars import batch_lars
 from .kernels.prox import nonneg_soft_threshold, soft_threshold
 
+from .compat_dictionary import (  # noqa: E402  (scikit-learn's dictionary learning)
+    DictionaryLearning,
+    MiniBatchDictionaryLearning,
+    dict_learning,
+    dict_learning_online,
+)
+
 __all__ = [
+    "DictionaryLearning",
+    "MiniBatchDictionaryLearning",
+    "dict_learning",
+    "dict_learning_online",
     "sparse_encode",
     "SparseCoder",
     "orthogonal_mp",
