@@ -10,6 +10,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "sphinx.ext.intersphinx",
+    "sphinx.ext.extlinks",
     "numpydoc",
 ]
 autosummary_generate = True
@@ -22,3 +23,6 @@ intersphinx_mapping = {} if not os.environ.get("SPARSECODE_DOCS_ONLINE") else {
 }
 html_theme = "alabaster"
 exclude_patterns = ["_build"]
+
+# ``:doi:`10.1000/xyz``` in docstrings (works offline).
+extlinks = {"doi": ("https://doi.org/%s", "doi:%s")}

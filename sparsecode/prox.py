@@ -282,7 +282,7 @@ def threshold(x, value, mode="soft", *, l1_ratio=0.5, groups=None):
         ``group_soft``), the number of entries kept :math:`k` (``top_k``) or the
         radius :math:`r` (``l1_ball``, ``l2_ball``).
     mode : {"soft", "hard", "nonneg_soft", "elastic_net", "group_soft", "top_k", \
-"l1_ball", "l2_ball"}, default="soft"
+            "l1_ball", "l2_ball"}, default="soft"
     l1_ratio : float in [0, 1], default=0.5
         Only for ``elastic_net``.
     groups : array-like of int, shape (n,)

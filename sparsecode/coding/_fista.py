@@ -32,8 +32,8 @@ from ..utils._validation import (
 SolverInfo = namedtuple("SolverInfo", ["n_iter", "objective", "converged"])
 SolverInfo.__doc__ = """Per-sample solver report.
 
-Fields
-------
+Attributes
+----------
 n_iter : ndarray of shape (n_samples,), int
     Iterations run for each sample (``max_iter`` for those that did not converge).
 objective : ndarray of shape (n_samples,), float64

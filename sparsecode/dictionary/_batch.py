@@ -201,7 +201,7 @@ def ksvd(
     max_iter : int, default=10
         Number of K-SVD iterations (coding + dictionary sweep).
     init : {"data", "random", "dct"} or array-like of shape (n_components, n_features), \
-default="data"
+            default="data"
         Initial dictionary: random distinct training signals, Gaussian atoms, an
         overcomplete 2-D DCT (square patches), or a given dictionary (normalised, not
         modified).

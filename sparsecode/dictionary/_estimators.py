@@ -121,9 +121,9 @@ class DictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         Unit-norm atoms.
     n_iter_ : int
         Iterations run.
-    error_ : ndarray of shape (n_iter_,)
+    error_ : ndarray of shape ``(n_iter_,)``
         RMS training error after each iteration.
-    n_replaced_ : ndarray of shape (n_iter_,)
+    n_replaced_ : ndarray of shape ``(n_iter_,)``
         Atoms replaced at each iteration.
     n_features_in_ : int
 
@@ -231,7 +231,7 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         Epochs run by :meth:`fit` (0 after only :meth:`partial_fit`).
     n_steps_ : int
         Mini-batches processed.
-    error_ : ndarray of shape (n_steps_,)
+    error_ : ndarray of shape ``(n_steps_,)``
         RMS error of each mini-batch coded with the dictionary before its update.
     n_features_in_ : int
 

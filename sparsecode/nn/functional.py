@@ -186,7 +186,7 @@ def topk(x, k, dim=-1, *, absolute=True):
 
 
 def support_selection_threshold(x, theta, fraction, dim=-1):
-    r"""Soft threshold with support selection (LISTA-CPSS, Chen et al. 2018 [3]_).
+    r"""Soft threshold with support selection (LISTA-CPSS, Chen, Liu, Wang & Yin, NeurIPS 2018).
 
     The entries among the largest ``fraction`` (in magnitude, along ``dim``) that also
     exceed ``theta`` are trusted to be in the support and pass *unshrunk*; all other
@@ -293,7 +293,7 @@ def jumprelu(x, theta, bandwidth=1e-3):
     r"""JumpReLU :math:`x\,H(x-\theta)` with a straight-through estimator for ``theta``.
 
     The forward pass is exact. The gradient in ``x`` is the true one (``H(x-θ)``); the
-    gradient in ``theta`` uses the kernel pseudo-derivative of Rajamanoharan et al. [4]_
+    gradient in ``theta`` uses the kernel pseudo-derivative of Rajamanoharan et al. (2024)
 
     .. math::
 
@@ -360,7 +360,7 @@ class _Sparsemax(torch.autograd.Function):
 
 
 def sparsemax(x, dim=-1):
-    r"""Sparsemax: the Euclidean projection of ``x`` onto the probability simplex [1]_.
+    r"""Sparsemax: the Euclidean projection of ``x`` onto the probability simplex (Martins & Astudillo, ICML 2016).
 
     .. math::
 
@@ -422,7 +422,7 @@ class _Entmax15(torch.autograd.Function):
 
 
 def entmax15(x, dim=-1):
-    r"""1.5-entmax (Peters, Niculae & Martins 2019 [2]_), exact sort-based forward and
+    r"""1.5-entmax (Peters, Niculae & Martins, ACL 2019), exact sort-based forward and
     exact backward.
 
     .. math::

@@ -159,7 +159,7 @@ def sparsity_penalty(module, penalty="l1", *, alpha=1.0, parameters=None, group_
 
     where the groups :math:`g` of a weight are its slices along ``group_dim`` (``0``: the
     output neurons / channels of ``nn.Linear`` / ``nn.Conv*``; ``1``: the inputs) --
-    the group lasso of Yuan & Lin (2006) [4]_, which zeroes whole neurons.
+    the group lasso of Yuan & Lin (2006), which zeroes whole neurons.
 
     Parameters
     ----------
@@ -610,7 +610,7 @@ class GradualGrowth(_PrunerBase):
     2. grow the inactive connections with the largest *dense* gradient magnitude until
        :math:`n^*` are active; grown weights start at zero.
 
-    With :class:`ConstantSparsity` this is RigL (Evci et al. 2020) [3]_: connectivity
+    With :class:`ConstantSparsity` this is RigL (Evci et al., ICML 2020): connectivity
     moves at fixed sparsity. With a decreasing schedule (e.g.
     ``PolynomialDecay(0.95, 0.8, ...)``) the network starts sparse and grows connections
     where the gradient says they help. With ``structured_dim`` whole units are dropped
