@@ -9,19 +9,6 @@ from sparsecode.nn import functional as F  # noqa: E402
 from sparsecode.nn import layers as L  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
 def _t(a):
     return torch.as_tensor(np.asarray(a, dtype=np.float64))
 

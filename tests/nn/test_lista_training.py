@@ -29,11 +29,6 @@ M, N = 20, 40
 
 
 @pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
-@pytest.fixture
 def A(rng):
     A = rng.standard_normal((M, N)) / np.sqrt(M)
     return A / np.linalg.norm(A, axis=0)

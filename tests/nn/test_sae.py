@@ -34,19 +34,6 @@ ALL = [
 IDS = [c.__name__ for c, _ in ALL]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
 def _sparse_data(rng, n_samples=1500, n_features=16, n_atoms=24, k=3, noise=0.01):
     D = rng.standard_normal((n_atoms, n_features))
     D /= np.linalg.norm(D, axis=1, keepdims=True)

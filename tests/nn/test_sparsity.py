@@ -26,19 +26,6 @@ from sparsecode.nn.sparsity import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
 def _mlp(seed=0, n_in=8, hidden=32, n_out=1):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.ReLU(),

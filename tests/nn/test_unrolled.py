@@ -25,11 +25,6 @@ N_MEAS, N_FEAT, N_LAYERS, ALPHA = 15, 30, 6, 0.05
 
 
 @pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
-@pytest.fixture
 def problem(rng):
     A = rng.standard_normal((N_MEAS, N_FEAT)) / np.sqrt(N_MEAS)
     x = rng.standard_normal((7, N_FEAT)) * (rng.random((7, N_FEAT)) < 0.2)
