@@ -1,0 +1,108 @@
+"""Tests of the ``sparsecode cs`` sub-command."""
+
+import numpy as np
+import pytest
+
+from sparsecode.cli import main
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory):
+    from skimage import data
+
+    from sparsecode.image.io import write_image
+
+    path = tmp_path_factory.mktemp("cs") / "camera.png"
+    write_image(path, data.camera()[200:264, 250:314].astype(float))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_blas():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
+def test_cs_cli_reconstructs_and_reports_metrics(image_file, tmp_path, capsys):
+    from sparsecode.image.io import read_image
+
+    out = tmp_path / "recon.png"
+    code = main(["cs", str(image_file), "--ratio", "0.5", "--method", "fista-dct",
+                 "--max-iter", "60", "--out", str(out), "--quiet"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "PSNR" in text and "SSIM" in text and "wrote" in text
+    psnr = float(text.split("PSNR")[1].split("dB")[0])
+    assert psnr > 25.0
+    rec = read_image(out)
+    assert rec.shape == (64, 64)
+    # the printed PSNR is the one of the written reconstruction (up to 8-bit rounding)
+    from skimage.metrics import peak_signal_noise_ratio
+
+    ref = read_image(image_file)
+    assert peak_signal_noise_ratio(ref, rec, data_range=255) == pytest.approx(psnr, abs=0.2)
+
+
+@pytest.mark.parametrize("method", ["backprojection", "tv"])
+def test_cs_cli_methods_without_out(image_file, capsys, method):
+    assert main(["cs", str(image_file), "--ratio", "0.25", "--method", method,
+                 "--max-iter", "20", "--quiet"]) == 0
+    assert "PSNR" in capsys.readouterr().out
+
+
+def test_cs_cli_shows_progress(image_file, capsys):
+    assert main(["cs", str(image_file), "--ratio", "0.25", "--max-iter", "20"]) == 0
+    assert "fista-dct" in capsys.readouterr().err  # the tqdm bar
+
+
+@pytest.mark.parametrize("ratio", ["0", "1.5", "-0.2", "nan"])
+def test_cs_cli_bad_ratio_exits_2(image_file, capsys, ratio):
+    assert main(["cs", str(image_file), "--ratio", ratio]) == 2
+    err = capsys.readouterr().err
+    assert "--ratio must be in (0, 1]" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cs_cli_missing_file_exits_2(tmp_path, capsys):
+    assert main(["cs", str(tmp_path / "nope.png")]) == 2
+    err = capsys.readouterr().err
+    assert "image file not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cs_cli_unreadable_file_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    assert main(["cs", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cs_cli_bad_output_folder_exits_2(image_file, tmp_path, capsys):
+    assert main(["cs", str(image_file), "--out", str(tmp_path / "no" / "r.png")]) == 2
+    assert "output folder does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--alpha", "-1"], "--alpha must be a non-negative number"),
+    (["--block-size", "0"], "--block-size must be a positive integer"),
+    (["--max-iter", "0"], "--max-iter must be a positive integer"),
+])
+def test_cs_cli_bad_options_exit_2(image_file, capsys, args, message):
+    assert main(["cs", str(image_file)] + args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cs_cli_bad_method_is_rejected_by_argparse(image_file, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["cs", str(image_file), "--method", "omp"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cs_cli_does_not_modify_input_file(image_file):
+    before = image_file.read_bytes()
+    main(["cs", str(image_file), "--ratio", "0.5", "--method", "backprojection", "--quiet"])
+    assert image_file.read_bytes() == before
+    assert np.frombuffer(before, dtype=np.uint8).size > 0
