@@ -444,3 +444,61 @@ def test_plot_dictionary_draws_grid():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------
+# forgetting of the online statistics (Mairal et al. 2010, sec. 3.4.3)
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("rho", [0.0, 1.0, 10.0])
+def test_forgetting_factor_closed_form(rho):
+    from sparsecode.dictionary._online import forgetting_factor
+
+    assert forgetting_factor(0, rho) == 0.0
+    got = [forgetting_factor(s, rho) for s in range(1, 6)]
+    np.testing.assert_allclose(got, [(1.0 - 1.0 / (s + 1)) ** rho for s in range(1, 6)])
+
+
+@pytest.mark.parametrize("rho", [0.0, 3.0, 10.0])
+def test_online_step_statistics_weight_batch_i_by_i_over_t_to_rho(small, rho):
+    # after t mini-batches, batch i (1-based) weighs prod_{s=i+1..t} (1 - 1/s)^rho = (i/t)^rho
+    from sparsecode.dictionary._online import OnlineState, online_step
+
+    _, _, X = small
+    rng = np.random.default_rng(1)
+    D = rng.standard_normal((20, 8))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    state = OnlineState(D.copy())
+    batches = [X[i * 50:(i + 1) * 50].copy() for i in range(5)]
+    codes = [np.where(rng.random((50, 20)) < 0.2, rng.standard_normal((50, 20)), 0.0)
+             for _ in batches]
+    it = iter(codes)
+    for Xb in batches:
+        online_step(state, Xb, lambda X_, D_, G_: next(it), batch_size=50, replace=False,
+                    duplicate_threshold=0.99, n_jobs=1, forget_rate=rho)
+    t = len(batches)
+    A = sum(((i + 1) / t) ** rho * Z.T @ Z / 50 for i, Z in enumerate(codes))
+    B = sum(((i + 1) / t) ** rho * Z.T @ Xb / 50 for i, (Z, Xb) in enumerate(zip(codes, batches)))
+    np.testing.assert_allclose(state.A, A, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(state.B, B, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    (-1.0, ValueError, "forget_rate must be a finite number >= 0"),
+    (np.inf, ValueError, "forget_rate must be a finite number >= 0"),
+    ("fast", TypeError, "forget_rate must be a real number >= 0"),
+])
+def test_dict_learning_online_rejects_bad_forget_rate(small, bad, exc, match):
+    with pytest.raises(exc, match=match):
+        dict_learning_online(small[2], 5, n_nonzero_coefs=2, forget_rate=bad)
+
+
+def test_dict_learning_online_forgetting_beats_no_forgetting_on_drifting_data():
+    # the signals switch generating dictionary half-way: with forgetting the learner
+    # follows the second dictionary, without it the first half's statistics hold it back
+    D1, _, X1 = synthetic(0, n_samples=1500, n_components=30)
+    D2, _, X2 = synthetic(1, n_samples=1500, n_components=30)
+    X = np.vstack([X1, X2])
+    kw = dict(n_nonzero_coefs=3, batch_size=100, shuffle=False, random_state=0)
+    D_f, _ = dict_learning_online(X, 30, forget_rate=10.0, **kw)
+    D_0, _ = dict_learning_online(X, 30, forget_rate=0.0, **kw)
+    assert recovered(D2, D_f, 0.95) > recovered(D2, D_0, 0.95) + 0.2

@@ -27,8 +27,9 @@ class OnlineState:
     """Running state of the online learner: dictionary and sufficient statistics.
 
     ``A = Σ β_t z zᵀ`` (n_components, n_components) and ``B = Σ β_t z x``
-    (n_components, n_features), averaged per mini-batch with the forgetting rule of
-    scikit-learn (Mairal et al. 2010, sec. 3.4.3).
+    (n_components, n_features), averaged per mini-batch and down-weighted by the
+    forgetting factor ``β_t = (1 - 1/t)^ρ`` of Mairal et al. (2010, sec. 3.4.3), ``t``
+    counting mini-batches (see :func:`forgetting_factor`).
     """
 
     def __init__(self, D):
@@ -62,8 +63,32 @@ def start_online(X_first, n_components, init, rng):
     return OnlineState(initial_dictionary(X_first, n_components, init, rng))
 
 
-def online_step(state, Xb, code_fn, *, batch_size, replace, duplicate_threshold, n_jobs):
+#: Default forgetting exponent ρ of the running statistics (see :func:`forgetting_factor`).
+FORGET_RATE = 10.0
+
+
+def forgetting_factor(step, forget_rate):
+    """Weight ``β_t = (1 - 1/t)^ρ`` of the past statistics before mini-batch ``t = step + 1``.
+
+    Mairal et al. (2010, sec. 3.4.3). After ``t`` mini-batches the statistics weight
+    mini-batch ``i`` by exactly ``(i/t)^ρ`` (telescoping product), so they remember
+    roughly the last ``1/(ρ + 1)`` of what was seen: the contributions of codes
+    computed with early, poor dictionaries fade instead of being averaged in for ever.
+    ``ρ = 0`` is the plain sum (no forgetting). ``β_1 = 0`` (nothing to forget).
+    Independent of ``batch_size`` and of the data size.
+    """
+    t = step + 1
+    if t <= 1:
+        return 0.0
+    return (1.0 - 1.0 / t) ** forget_rate
+
+
+def online_step(state, Xb, code_fn, *, batch_size, replace, duplicate_threshold, n_jobs,
+                forget_rate=FORGET_RATE):
     """Code one mini-batch, update the statistics and the dictionary.
+
+    ``forget_rate`` is the exponent ρ of :func:`forgetting_factor` (``batch_size`` is
+    kept for the callers' signature; the rule does not depend on it).
 
     Returns ``(error, n_replaced)`` where ``error`` is the RMS error of the mini-batch
     coded with the dictionary *before* the update (an unbiased running estimate).
@@ -75,13 +100,8 @@ def online_step(state, Xb, code_fn, *, batch_size, replace, duplicate_threshold,
     with num_threads(n_jobs):
         sq_total = sparse_residual(Xb, codes, D, R)
     error = float(np.sqrt(sq_total / Xb.size))
-    # Forgetting factor (scikit-learn's rule, Mairal et al. 2010, sec. 3.4.3).
-    step = state.n_steps
-    if step < batch_size - 1:
-        theta = (step + 1) * batch_size
-    else:
-        theta = batch_size**2 + step + 1 - batch_size
-    beta = (theta + 1 - batch_size) / (theta + 1)
+    # Forgetting (Mairal et al. 2010, sec. 3.4.3): β_t = (1 - 1/t)^ρ.
+    beta = forgetting_factor(state.n_steps, forget_rate)
     A *= dtype.type(beta)
     B *= dtype.type(beta)
     sparse_stats(codes, Xb, A, B, dtype.type(1.0 / Xb.shape[0]))
@@ -103,6 +123,18 @@ def online_step(state, Xb, code_fn, *, batch_size, replace, duplicate_threshold,
     return error, n_rep
 
 
+def check_forget_rate(forget_rate):
+    """``forget_rate`` as a finite float ``>= 0`` (TypeError/ValueError naming it)."""
+    if isinstance(forget_rate, bool) or not isinstance(forget_rate, (int, float, np.integer,
+                                                                      np.floating)):
+        raise TypeError(
+            f"forget_rate must be a real number >= 0, got {type(forget_rate).__name__}.")
+    value = float(forget_rate)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"forget_rate must be a finite number >= 0, got {forget_rate!r}.")
+    return value
+
+
 def dict_learning_online(
     X,
     n_components=256,
@@ -121,6 +153,7 @@ def dict_learning_online(
     callback=None,
     replace_atoms=True,
     duplicate_threshold=0.99,
+    forget_rate=FORGET_RATE,
 ):
     r"""Learn a dictionary online, one mini-batch at a time (Mairal et al., 2010).
 
@@ -131,7 +164,8 @@ def dict_learning_online(
     .. math::
 
         A \leftarrow \beta_t A + \tfrac{1}{b} Z_t^\top Z_t, \qquad
-        B \leftarrow \beta_t B + \tfrac{1}{b} Z_t^\top X_t,
+        B \leftarrow \beta_t B + \tfrac{1}{b} Z_t^\top X_t, \qquad
+        \beta_t = \left(1 - \tfrac{1}{t}\right)^{\rho},
 
     and one block-coordinate sweep minimises the surrogate
     :math:`\tfrac12 \mathrm{tr}(D^\top A D) - \mathrm{tr}(D^\top B)` atom by atom,
@@ -168,6 +202,13 @@ def dict_learning_online(
         As in :func:`sparsecode.dictionary.ksvd`; the callback is called after each
         mini-batch and its record's ``error`` is the RMS error of that mini-batch coded
         with the dictionary before the update.
+    forget_rate : float, default=10.0
+        Forgetting exponent :math:`\rho \ge 0` (Mairal et al. 2010, sec. 3.4.3; ``t``
+        counts mini-batches): the statistics remember about the last
+        :math:`1/(\rho + 1)` of the mini-batches seen. ``0`` sums all mini-batches
+        with equal weight (the plain algorithm), which keeps the codes of the early,
+        poor dictionaries for ever and converges much more slowly on image patches
+        (see ``benchmarks/results/dictionary.md``).
 
     Returns
     -------
@@ -198,6 +239,7 @@ def dict_learning_online(
     max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
     callback = check_callback(callback)
     duplicate_threshold = check_threshold(duplicate_threshold, "duplicate_threshold")
+    forget_rate = check_forget_rate(forget_rate)
     rng = check_random_state(random_state)
     code_fn = resolve_coder(coder, n_nonzero_coefs=n_nonzero_coefs, tol=tol, alpha=alpha,
                             n_jobs=n_jobs, n_components=n_components)
@@ -219,7 +261,7 @@ def dict_learning_online(
                 error, n_rep = online_step(
                     state, np.ascontiguousarray(Xb), code_fn, batch_size=batch_size,
                     replace=replace_atoms, duplicate_threshold=duplicate_threshold,
-                    n_jobs=n_jobs)
+                    n_jobs=n_jobs, forget_rate=forget_rate)
                 rec = IterationRecord(len(records), error, time.perf_counter() - start, n_rep)
                 records.append(rec)
                 bar.update(1)
