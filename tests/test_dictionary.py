@@ -502,3 +502,15 @@ def test_dict_learning_online_forgetting_beats_no_forgetting_on_drifting_data():
     D_f, _ = dict_learning_online(X, 30, forget_rate=10.0, **kw)
     D_0, _ = dict_learning_online(X, 30, forget_rate=0.0, **kw)
     assert recovered(D2, D_f, 0.95) > recovered(D2, D_0, 0.95) + 0.2
+
+
+def test_minibatch_estimator_forget_rate_is_used(rng):
+    from sparsecode.dictionary import MiniBatchDictionaryLearning
+
+    X = rng.standard_normal((600, 12))
+    kw = dict(n_nonzero_coefs=2, batch_size=100, random_state=0, shuffle=False)
+    est0 = MiniBatchDictionaryLearning(16, forget_rate=0.0, max_iter=2, **kw).fit(X)
+    est10 = MiniBatchDictionaryLearning(16, forget_rate=10.0, max_iter=2, **kw).fit(X)
+    assert not np.allclose(est0.components_, est10.components_)
+    with pytest.raises(ValueError, match="forget_rate"):
+        MiniBatchDictionaryLearning(16, forget_rate=-1.0, **kw).fit(X)

@@ -221,6 +221,12 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         Epochs of :meth:`fit` over the data.
     shuffle : bool, default=True
         Shuffle the samples at each epoch of :meth:`fit`.
+    forget_rate : float, default=10.0
+        :math:`\rho` of the forgetting factor :math:`\beta_t = (1 - 1/t)^\rho` applied
+        to the running statistics at mini-batch :math:`t` (Mairal et al. 2010, sec.
+        3.4.3): after :math:`t` mini-batches, mini-batch :math:`i` weighs
+        :math:`(i/t)^\rho`, so statistics gathered with early, poor dictionaries fade.
+        0 gives the plain running average.
     random_state, n_jobs, verbose, callback
         As in :class:`DictionaryLearning` (the callback is called per mini-batch).
 
@@ -256,11 +262,12 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "shuffle": ["boolean"],
+        "forget_rate": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     def __init__(self, n_components=None, *, coder="omp", n_nonzero_coefs=None, tol=None,
                  alpha=None, batch_size=256, max_iter=5, init="data", shuffle=True,
-                 replace_atoms=True, duplicate_threshold=0.99, random_state=None,
+                 forget_rate=10.0, replace_atoms=True, duplicate_threshold=0.99, random_state=None,
                  n_jobs=None, verbose=False, callback=None):
         self.n_components = n_components
         self.coder = coder
@@ -271,6 +278,7 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         self.max_iter = max_iter
         self.init = init
         self.shuffle = shuffle
+        self.forget_rate = forget_rate
         self.replace_atoms = replace_atoms
         self.duplicate_threshold = duplicate_threshold
         self.random_state = random_state
@@ -295,7 +303,8 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
             if not hasattr(self, "_state"):
                 self._state = start_online(Xb, k, self.init, self._rng)
             error, n_rep = online_step(
-                self._state, Xb, code_fn, batch_size=bs, replace=self.replace_atoms,
+                self._state, Xb, code_fn, batch_size=bs, forget_rate=self.forget_rate,
+                replace=self.replace_atoms,
                 duplicate_threshold=self.duplicate_threshold, n_jobs=self.n_jobs)
             rec = IterationRecord(len(self._records), error,
                                   time.perf_counter() - self._start, n_rep)
