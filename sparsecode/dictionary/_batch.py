@@ -200,11 +200,10 @@ def ksvd(
         Target squared residual norm per signal in the coding step (OMP).
     max_iter : int, default=10
         Number of K-SVD iterations (coding + dictionary sweep).
-    init : {"data", "random", "dct"} or array-like of shape (n_components, n_features), \
-            default="data"
+    init : {"data", "random", "dct"} or array-like, default="data"
         Initial dictionary: random distinct training signals, Gaussian atoms, an
-        overcomplete 2-D DCT (square patches), or a given dictionary (normalised, not
-        modified).
+        overcomplete 2-D DCT (square patches), or a given dictionary of shape
+        ``(n_components, n_features)`` (normalised, not modified).
     method : {"approx", "exact"}, default="approx"
         Approximate (one power-iteration step) or exact (SVD) atom update.
     random_state : int, RandomState or Generator, default=None
