@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
@@ -149,8 +150,9 @@ def _omp_dense(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter):
         norms2 = np.einsum("ij,ij->i", X, X) if tol >= 0 else np.zeros(n_samples, X.dtype)
         Dt = np.ascontiguousarray(D.T)
         with _blas_single_thread(), num_threads(n_jobs):
+            n_blocks = 4 * numba.get_num_threads()
             batch_omp_fused(X, Dt, G, norms2, max_k, X.dtype.type(tol), tol_first,
-                            _SUB_BLOCK, codes, n_iter)
+                            _SUB_BLOCK, n_blocks, codes, n_iter)
     return (codes, n_iter) if return_n_iter else codes
 
 

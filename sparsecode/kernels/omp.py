@@ -48,25 +48,56 @@ def _argmax_abs(alpha):
 
 @jit(fastmath=True)
 def _orthogonalize_row(G, U, j, k, inv_d):
-    """U[k] = (G[j] - sum_{m<k} U[m, j] U[m]) * inv_d."""
+    """U[k] = (G[j] - sum_{m<k} U[m, j] U[m]) * inv_d.
+
+    Four rows of ``U`` per pass over ``U[k]`` (fewer loads and stores of the target).
+    """
     u = U[k]
     gj = G[j]
     n = u.shape[0]
     for t in range(n):
         u[t] = gj[t]
-    for m in range(k):
+    m = 0
+    while m + 4 <= k:
+        s0 = U[m, j]
+        s1 = U[m + 1, j]
+        s2 = U[m + 2, j]
+        s3 = U[m + 3, j]
+        u0 = U[m]
+        u1 = U[m + 1]
+        u2 = U[m + 2]
+        u3 = U[m + 3]
+        for t in range(n):
+            u[t] -= s0 * u0[t] + s1 * u1[t] + s2 * u2[t] + s3 * u3[t]
+        m += 4
+    while m < k:
         s = U[m, j]
         um = U[m]
         for t in range(n):
             u[t] -= s * um[t]
+        m += 1
     for t in range(n):
         u[t] *= inv_d
 
 
 @jit(fastmath=True)
-def _axpy(alpha, c, u):
+def _axpy_argmax_abs(alpha, c, u, skip):
+    """alpha -= c u with alpha[skip] = 0, returning the new argmax |alpha| and its value.
+
+    One pass instead of an update followed by a search.
+    """
+    best = -1.0
+    j = 0
     for t in range(alpha.shape[0]):
-        alpha[t] -= c * u[t]
+        a = alpha[t] - c * u[t]
+        if t == skip:
+            a = 0.0
+        alpha[t] = a
+        v = abs(a)
+        if v > best:
+            best = v
+            j = t
+    return j, best
 
 
 @jit
@@ -97,13 +128,13 @@ def omp_one(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, id
     rn2 = norm2
     if tol >= 0.0 and tol_first and rn2 <= tol:
         return 0
-    j0, scale = _argmax_abs(alpha)
+    j, scale = _argmax_abs(alpha)
     if scale == 0.0:
         return 0
     zero_level = zero_eps * scale
+    best = scale
     k = 0
     while k < max_k:
-        j, best = _argmax_abs(alpha)
         if best <= zero_level:
             break
         d2 = G[j, j]
@@ -115,10 +146,9 @@ def omp_one(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, id
         inv_d = 1.0 / d
         _orthogonalize_row(G, U, j, k, inv_d)
         ck = alpha[j] * inv_d
-        _axpy(alpha, ck, U[k])
-        alpha[j] = 0.0
         idx[k] = j
         c[k] = ck
+        j, best = _axpy_argmax_abs(alpha, ck, U[k], j)
         rn2 -= ck * ck
         k += 1
         if tol >= 0.0 and rn2 <= tol:
@@ -211,7 +241,8 @@ def batch_omp_reference(alpha0, G, norms2, max_k, tol, tol_first=True):
 
 
 @pjit
-def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, codes, n_iter):
+def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, n_blocks, codes,
+                    n_iter):
     """Batch-OMP computing ``X @ D.T`` itself, one small block of signals at a time.
 
     Each thread multiplies a block of ``sub_block`` signals by ``Dt`` (BLAS gemm, run
@@ -224,13 +255,16 @@ def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, codes, n
     Dt : (n_features, n_atoms) C-contiguous transposed dictionary.
     G, norms2, max_k, tol, tol_first, codes, n_iter : as in :func:`batch_omp`.
     sub_block : int, number of signals per gemm.
+    n_blocks : int, number of blocks of signals distributed over the threads (a few per
+        thread: enough for load balance, few enough that each block's work buffers are
+        allocated rarely).
     """
     n = X.shape[0]
     n_atoms = Dt.shape[1]
     eps = np.finfo(X.dtype).eps
     dep_eps = 100.0 * eps
     zero_eps = 100.0 * eps
-    n_blocks = min(n, 256)
+    n_blocks = max(1, min(n, n_blocks))
     for b in prange(n_blocks):
         start = (b * n) // n_blocks
         stop = ((b + 1) * n) // n_blocks
@@ -238,7 +272,7 @@ def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, codes, n
         alpha = np.empty(n_atoms, dtype=X.dtype)
         idx = np.empty(max(max_k, 1), dtype=np.int64)
         c = np.empty(max(max_k, 1), dtype=X.dtype)
-        a0 = np.empty((sub_block, n_atoms), dtype=X.dtype)
+        a0 = np.empty((min(sub_block, stop - start), n_atoms), dtype=X.dtype)
         for s in range(start, stop, sub_block):
             e = min(s + sub_block, stop)
             blk = a0[: e - s]
