@@ -31,5 +31,7 @@ def test_demo_quick_runs_every_section(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "[coding]" in text and "exact support recovery" in text
     assert "[denoise]" in text and "PSNR" in text
+    assert "[cs]" in text and "fista-dct" in text and "tv" in text
     pngs = set(os.listdir(out))
-    assert {"camera_clean.png", "camera_noisy_sigma25.png", "camera_denoised_ksvd.png"} <= pngs
+    assert {"camera_clean.png", "camera_noisy_sigma25.png", "camera_denoised_ksvd.png",
+            "cs_original.png", "cs_fista-dct.png", "cs_tv.png"} <= pngs
