@@ -321,3 +321,23 @@ def test_fista_accepts_library_linear_operator(problem):
     op = operators.from_matrix(np.array(D.T))  # forward(z) = z @ D
     np.testing.assert_allclose(fista(X, op, alpha=0.2, tol=1e-11),
                                fista(X, D, alpha=0.2, tol=1e-11), atol=1e-8)
+
+
+def test_fista_backtracking_near_exact_fit_does_not_overflow():
+    # Regression: with a nearly exact fit f(y) -> 0 and the sufficient-decrease slack,
+    # relative to f(y), was below rounding; every step "failed" and L overflowed.
+    import warnings
+
+    from sparsecode.operators import from_matrix
+
+    rng = np.random.default_rng(0)
+    n, m, k = 200, 100, 10
+    A = rng.standard_normal((m, n)) / np.sqrt(m)
+    X = np.zeros((5, n))
+    for i in range(5):
+        X[i, rng.choice(n, k, replace=False)] = rng.standard_normal(k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        Z = fista(X @ A.T, from_matrix(A), alpha=1e-4, tol=1e-10, max_iter=3000)
+    assert np.isfinite(Z).all()
+    np.testing.assert_allclose(Z, X, atol=1e-3)

@@ -315,7 +315,10 @@ def _backtrack(Y, Gy, IY, Znew, Inew, L, data, image, thresh, penalty, l1r, orde
     """Operator form: raise ``L`` per row until ``f(z+) <= Q_L(z+, y)`` (in place)."""
     dtype = Y.dtype
     fy = 0.5 * _rowdot(IY, IY)
-    slack = 1e3 * np.finfo(dtype).eps * np.abs(fy) + np.finfo(dtype).tiny
+    # Rounding in f(z+) and Q_L scales with the data, not with f(y): near an exact fit
+    # f(y) -> 0 and a slack relative to it would make every step "fail" and L overflow.
+    scale = np.abs(fy) + 0.5 * _rowdot(data, data) if data is not None else np.abs(fy)
+    slack = 1e3 * np.finfo(dtype).eps * scale + np.finfo(dtype).tiny
     for _ in range(64):
         D = Znew - Y
         q = fy + _rowdot(Gy, D) + 0.5 * L * _rowdot(D, D)
