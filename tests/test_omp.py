@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import orthogonal_mp_gram as sk_omp_gram
 
+import sparsecode
 from sparsecode import SparseCoder, orthogonal_mp, orthogonal_mp_gram
 from sparsecode.kernels.omp import batch_omp, batch_omp_reference
 
@@ -241,3 +242,18 @@ def test_sparse_coder_in_pipeline_and_grid_search(rng):
     search = GridSearchCV(pipe, {"sparsecoder__n_nonzero_coefs": [2, 4]}, cv=3)
     search.fit(X, y)
     assert search.best_params_["sparsecoder__n_nonzero_coefs"] in (2, 4)
+
+
+def test_orthogonal_mp_accepts_an_operator(rng):
+    # Compressed sensing: recover x from y = x A^T with A given as an operator.
+    from sparsecode.operators import GaussianOperator
+
+    A = GaussianOperator(100, 200, random_state=0)
+    X = np.zeros((4, 200))
+    for i in range(4):
+        X[i, rng.choice(200, 10, replace=False)] = rng.standard_normal(10) + 3
+    Y = A.forward(X)
+    codes = orthogonal_mp(Y, A, n_nonzero_coefs=10)
+    np.testing.assert_allclose(codes, X, atol=1e-8)
+    lasso = sparsecode.lasso_lars(Y, A, alpha=1e-6)
+    np.testing.assert_allclose(lasso, X, atol=1e-4)

@@ -56,7 +56,19 @@ def check_dictionary(dictionary, *, dtype=None, name="dictionary", unit_norm=Fal
 
     Raises if an atom has zero norm (it could never be selected or would divide by
     zero). With ``unit_norm=True`` atoms whose norms differ from 1 raise as well.
+    A linear operator (``sparsecode.operators``) mapping codes to signals, of shape
+    ``(n_features, n_components)``, is accepted through its explicit matrix.
     """
+    if _is_linear_operator(dictionary):
+        # An operator z -> z @ D of shape (n_features, n_components): its explicit
+        # matrix is D.T (solvers that need D itself, like OMP and LARS, take it this way).
+        n_out, n_in = dictionary.shape
+        if n_out * n_in > 2**26:
+            raise ValueError(
+                f"{name} is an operator of shape {dictionary.shape}, too large to form "
+                "explicitly; use a solver that applies operators (fista, ista, iht)."
+            )
+        dictionary = np.asarray(dictionary.to_matrix()).T
     D = _as_float_array(dictionary, name, dtype=dtype, ndim=2)
     norms = np.sqrt(np.einsum("ij,ij->i", D, D, dtype=np.float64))
     tiny = np.finfo(D.dtype).tiny ** 0.5
@@ -69,6 +81,11 @@ def check_dictionary(dictionary, *, dtype=None, name="dictionary", unit_norm=Fal
     if unit_norm and not np.allclose(norms, 1.0, rtol=1e-4, atol=0):
         raise ValueError(f"{name} atoms must have unit l2 norm.")
     return D
+
+
+def _is_linear_operator(obj):
+    return all(hasattr(obj, a) for a in ("shape", "forward", "adjoint", "to_matrix")) and \
+        not isinstance(obj, np.ndarray)
 
 
 def check_signals(X, *, n_features=None, dtype=None, name="X"):
