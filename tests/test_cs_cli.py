@@ -52,9 +52,16 @@ def test_cs_cli_methods_without_out(image_file, capsys, method):
     assert "PSNR" in capsys.readouterr().out
 
 
-def test_cs_cli_shows_progress(image_file, capsys):
-    assert main(["cs", str(image_file), "--ratio", "0.25", "--max-iter", "20"]) == 0
-    assert "fista-dct" in capsys.readouterr().err  # the tqdm bar
+@pytest.mark.parametrize("method", ["fista-dct", "tv"])
+def test_cs_cli_shows_progress(image_file, capsys, method):
+    assert main(["cs", str(image_file), "--ratio", "0.25", "--max-iter", "20",
+                 "--method", method]) == 0
+    assert method in capsys.readouterr().err  # the tqdm bar
+
+
+def test_cs_cli_default_method_is_tv(image_file, capsys):
+    assert main(["cs", str(image_file), "--ratio", "0.25", "--max-iter", "5"]) == 0
+    assert "method=tv" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("ratio", ["0", "1.5", "-0.2", "nan"])

@@ -27,8 +27,9 @@ def add_arguments(parser):
     parser.add_argument("image", metavar="IMAGE", help="input grayscale (or colour) image")
     parser.add_argument("--ratio", type=float, default=0.25,
                         help="CS ratio, measurements per pixel, in (0, 1] (default 0.25)")
-    parser.add_argument("--method", choices=sorted(METHODS), default="fista-dct",
-                        help="reconstruction method (default fista-dct)")
+    parser.add_argument("--method", choices=sorted(METHODS), default="tv",
+                        help="reconstruction method (default tv, the best classic method "
+                             "on Set11 from 10 %% up)")
     parser.add_argument("--alpha", type=float, default=None,
                         help="penalty for images in [0, 1] (default: "
                              + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_ALPHA.items()) + ")")
