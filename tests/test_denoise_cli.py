@@ -98,3 +98,11 @@ def test_denoise_cli_help_lists_command(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--sigma" in out and "--add-noise" in out and "--clean" in out
+
+
+def test_denoise_cli_missing_file_is_reported_first(capsys, tmp_path):
+    # A missing input is the first thing a user needs to hear about, even without --out.
+    assert main(["denoise", str(tmp_path / "nope.png"), "--sigma", "25"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("IMAGE: no such file: " + str(tmp_path / "nope.png"))
+    assert len(err.splitlines()) == 1

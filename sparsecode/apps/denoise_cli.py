@@ -66,6 +66,8 @@ def run(args):
     from ..image.io import write_image
     from ..image.metrics import psnr, ssim
 
+    if not os.path.isfile(args.image):
+        raise UserError(f"IMAGE: no such file: {args.image}")
     if not (np.isfinite(args.sigma) and args.sigma > 0):
         raise UserError(f"--sigma must be a positive number, got {args.sigma:g}")
     if args.out is None and args.clean is None and not args.add_noise:
