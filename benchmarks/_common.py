@@ -74,3 +74,27 @@ def write_result(name, lines):
         f.write("\n".join(lines) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def load_patches(n_train, n_test, seed=0):
+    """8×8 patches of scikit-learn's grayscale china.jpg and flower.jpg in [0, 1], DC removed.
+
+    Training and held-out patches are disjoint random draws, half from each image; the
+    dictionary-learning and sparse-autoencoder benchmarks share this protocol.
+    """
+    import numpy as np
+    from sklearn.datasets import load_sample_image
+    from sklearn.feature_extraction.image import extract_patches_2d
+
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for name in ("china.jpg", "flower.jpg"):
+        img = load_sample_image(name).astype(np.float64).mean(axis=2) / 255.0
+        P = extract_patches_2d(img, (8, 8)).reshape(-1, 64)
+        idx = rng.permutation(P.shape[0])
+        train.append(P[idx[: n_train // 2]])
+        test.append(P[idx[n_train // 2: n_train // 2 + n_test // 2]])
+    Xtr, Xte = np.vstack(train), np.vstack(test)
+    Xtr -= Xtr.mean(axis=1, keepdims=True)
+    Xte -= Xte.mean(axis=1, keepdims=True)
+    return np.ascontiguousarray(Xtr), np.ascontiguousarray(Xte)

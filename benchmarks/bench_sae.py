@@ -37,30 +37,12 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import header, markdown_table, write_result  # noqa: E402
+from _common import header, load_patches, markdown_table, write_result  # noqa: E402
 
 N_COMPONENTS = 128
 
 
 # ----------------------------------------------------------------------------- data
-def load_patches(n_train, n_test, seed=0):
-    from sklearn.datasets import load_sample_image
-    from sklearn.feature_extraction.image import extract_patches_2d
-
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for name in ("china.jpg", "flower.jpg"):
-        img = load_sample_image(name).astype(np.float64).mean(axis=2) / 255.0
-        P = extract_patches_2d(img, (8, 8)).reshape(-1, 64)
-        idx = rng.permutation(P.shape[0])
-        train.append(P[idx[: n_train // 2]])
-        test.append(P[idx[n_train // 2: n_train // 2 + n_test // 2]])
-    Xtr, Xte = np.vstack(train), np.vstack(test)
-    Xtr -= Xtr.mean(axis=1, keepdims=True)
-    Xte -= Xte.mean(axis=1, keepdims=True)
-    return np.ascontiguousarray(Xtr), np.ascontiguousarray(Xte)
-
-
 def load_digits_split(seed=0):
     from sklearn.datasets import load_digits
 
