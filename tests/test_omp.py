@@ -257,3 +257,11 @@ def test_orthogonal_mp_accepts_an_operator(rng):
     np.testing.assert_allclose(codes, X, atol=1e-8)
     lasso = sparsecode.lasso_lars(Y, A, alpha=1e-6)
     np.testing.assert_allclose(lasso, X, atol=1e-4)
+
+
+def test_orthogonal_mp_rejects_an_operator_too_large_to_form(rng):
+    from sparsecode.operators import GaussianOperator
+
+    A = GaussianOperator(10_000, 10_000, random_state=0)  # drawn lazily: nothing allocated
+    with pytest.raises(ValueError, match="dictionary is an operator of shape .* too large"):
+        orthogonal_mp(np.zeros((1, 10_000)), A, n_nonzero_coefs=2)
