@@ -6,6 +6,7 @@ fast-math and error-model choices are made once for the whole library.
 
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import contextmanager
 
@@ -27,10 +28,58 @@ def jit(*args, **kwargs):
     return numba.njit(*args, **opts)
 
 
+_THREADS_STARTED = False
+
+
+def start_threads():
+    """Start Numba's thread pool, leaving the OpenMP thread count of the process alone.
+
+    With Numba's ``omp`` threading layer, starting the pool calls
+    ``omp_set_num_threads(NUMBA_NUM_THREADS)`` on the process's GNU OpenMP runtime,
+    which PyTorch shares: a ``torch.set_num_threads(1)`` made before the first kernel
+    call was silently undone. Two such processes on two cores then ran four spinning
+    OpenMP threads, and training became ten times slower. The pool is therefore started
+    here, once, inside a threadpoolctl context that restores the OpenMP setting. Numba
+    still uses its own thread count (``numba.set_num_threads``).
+    """
+    global _THREADS_STARTED
+    if _THREADS_STARTED:
+        return
+    from numba.np.ufunc import parallel
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=None, user_api="openmp"):
+        parallel._launch_threads()
+    _THREADS_STARTED = True
+
+
 def pjit(*args, **kwargs):
-    """Parallel kernel decorator: like :func:`jit` with ``parallel=True`` (``prange``)."""
+    """Parallel kernel decorator: like :func:`jit` with ``parallel=True`` (``prange``).
+
+    Returns a Python wrapper that starts the thread pool with :func:`start_threads` on
+    the first call; the Numba dispatcher is its ``dispatcher`` attribute. Parallel
+    kernels are therefore called from Python, not from other kernels.
+    """
     opts = {**_OPTIONS, "parallel": True, **kwargs}
-    return numba.njit(*args, **opts)
+
+    def wrap(func):
+        dispatcher = numba.njit(**opts)(func)
+
+        @functools.wraps(func)
+        def kernel(*a, **k):
+            if not _THREADS_STARTED:
+                start_threads()
+            return dispatcher(*a, **k)
+
+        kernel.dispatcher = dispatcher
+        kernel.py_func = func
+        return kernel
+
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return wrap(args[0])
+    if args:
+        raise TypeError("pjit takes keyword options only (no signatures).")
+    return wrap
 
 
 prange = numba.prange
@@ -53,6 +102,7 @@ def resolve_n_jobs(n_jobs):
 @contextmanager
 def num_threads(n_jobs):
     """Context manager running the enclosed kernels on ``n_jobs`` Numba threads."""
+    start_threads()
     previous = numba.get_num_threads()
     numba.set_num_threads(resolve_n_jobs(n_jobs))
     try:
