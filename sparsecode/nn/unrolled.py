@@ -196,6 +196,24 @@ class UnrolledNetwork(nn.Module):
     def _layer(self, k, state, y):
         raise NotImplementedError
 
+    def own_parameters(self, k):
+        """Parameters that belong to layer ``k`` alone (not tied to other layers)."""
+        return list(self.layer_parameters(k))
+
+    @torch.no_grad()
+    def init_layer_from(self, k, j):
+        """Copy the layer-own parameters of layer ``j`` into layer ``k`` (in place).
+
+        Stage-wise training starts a new layer from the trained previous one this way
+        (:func:`sparsecode.nn.lista_training.train_stagewise`, ``new_layer_init``).
+        Shared (tied) parameters are left alone.
+        """
+        dst, src = self.own_parameters(k), self.own_parameters(j)
+        if len(dst) != len(src) or any(a.shape != b.shape for a, b in zip(dst, src)):
+            raise ValueError(f"layers {k} and {j} do not have parameters of the same shapes.")
+        for a, b in zip(dst, src):
+            a.copy_(b)
+
     def _init_state(self, y):
         x0 = y.new_zeros(y.shape[:-1] + (self.n_features,))
         return {"x": x0}
@@ -298,6 +316,9 @@ class LISTA(UnrolledNetwork):
             return ([self.W[0], self.S[0]] if k == 0 else []) + [self.theta[k]]
         return [self.W[k], self.S[k], self.theta[k]]
 
+    def own_parameters(self, k):
+        return [self.theta[k]] if self.tied else self.layer_parameters(k)
+
     def _layer(self, k, state, y):
         j = 0 if self.tied else k
         x = state["x"]
@@ -344,6 +365,9 @@ class LISTACP(_SupportSelectionMixin, UnrolledNetwork):
         if self.tied:
             return ([self.W[0]] if k == 0 else []) + [self.theta[k]]
         return [self.W[k], self.theta[k]]
+
+    def own_parameters(self, k):
+        return [self.theta[k]] if self.tied else self.layer_parameters(k)
 
     def _layer(self, k, state, y):
         W = self.W[0 if self.tied else k]

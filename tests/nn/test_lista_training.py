@@ -227,3 +227,52 @@ EXPECTED_FAILED = {}
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# -- new layers start from the trained previous layer ----------------------------------
+@pytest.mark.parametrize("make", [
+    lambda A: ALISTA(A, 3, 0.1),
+    lambda A: LISTACP(A, 3, 0.1),
+    lambda A: LISTA(A, 3, 0.1, tied=True),
+    lambda A: LISTA(A, 3, 0.1),
+])
+def test_init_layer_from_copies_own_parameters(A, make):
+    net = make(A)
+    with torch.no_grad():
+        for p in net.own_parameters(0):
+            p.add_(torch.rand_like(p) + 0.5)
+    shared = [p.detach().clone() for p in net.parameters()
+              if not any(p is q for k in range(3) for q in net.own_parameters(k))]
+    net.init_layer_from(2, 0)
+    for a, b in zip(net.own_parameters(2), net.own_parameters(0)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert a is not b
+    assert not torch.equal(net.own_parameters(1)[-1], net.own_parameters(0)[-1])
+    still = [p for p in net.parameters()
+             if not any(p is q for k in range(3) for q in net.own_parameters(k))]
+    for a, b in zip(still, shared):  # tied weights untouched
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["previous", "model"])
+def test_train_stagewise_new_layer_init(A, mode):
+    """With a vanishing learning rate nothing trains, so layer 2 shows where it started."""
+    prob = SyntheticProblem(A, sparsity=0.1)
+    net = ALISTA(A, 2, 0.1)
+    with torch.no_grad():
+        net.theta[0].fill_(0.123)
+        net.gamma[0].fill_(0.456)
+    theta1, gamma1 = net.theta[1].item(), net.gamma[1].item()
+    train_stagewise(net, prob, lr=1e-30, max_steps_per_stage=2, n_validation=16,
+                    eval_every=1, device="cpu", new_layer_init=mode)
+    if mode == "previous":
+        assert net.theta[1].item() == pytest.approx(0.123, abs=1e-6)
+        assert net.gamma[1].item() == pytest.approx(0.456, abs=1e-6)
+    else:
+        assert net.theta[1].item() == pytest.approx(theta1, abs=1e-6)
+        assert net.gamma[1].item() == pytest.approx(gamma1, abs=1e-6)
+
+
+def test_train_stagewise_rejects_bad_new_layer_init(A):
+    with pytest.raises(ValueError, match="new_layer_init must be 'previous' or 'model'"):
+        train_stagewise(ALISTA(A, 2), SyntheticProblem(A), new_layer_init="zeros")
