@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from contextlib import contextmanager
 
 import numba
@@ -29,28 +30,48 @@ def jit(*args, **kwargs):
 
 
 _THREADS_STARTED = False
+_KERNEL_LOCK = None
+_INIT_LOCK = threading.Lock()
 
 
 def start_threads():
-    """Start Numba's thread pool, leaving the OpenMP thread count of the process alone.
+    """Start Numba's thread pool (once), fork-safe, leaving OpenMP settings alone.
 
-    With Numba's ``omp`` threading layer, starting the pool calls
-    ``omp_set_num_threads(NUMBA_NUM_THREADS)`` on the process's GNU OpenMP runtime,
+    Threading layer: unless the user chose one (``NUMBA_THREADING_LAYER``) or Numba's
+    pool is already running, the layer is ``"forksafe"``: TBB when it is installed, else
+    Numba's ``workqueue``. The default ``omp`` layer uses GNU OpenMP, which cannot
+    survive ``fork()``. A child process forked after a kernel had run (multiprocessing
+    on Linux, PyTorch DataLoader workers) was killed with "fork() called from a
+    process already using GNU OpenMP" the moment it called a kernel, and the pool
+    hung. ``workqueue`` is not safe for concurrent launches from several threads, so
+    with it the parallel kernels run one at a time: each already uses every Numba
+    thread. The serial kernels stay concurrent (``nogil``).
+
+    With Numba's ``omp`` threading layer (when the user selects it), starting the pool
+    calls ``omp_set_num_threads(NUMBA_NUM_THREADS)`` on the process's GNU OpenMP runtime,
     which PyTorch shares: a ``torch.set_num_threads(1)`` made before the first kernel
     call was silently undone. Two such processes on two cores then ran four spinning
     OpenMP threads, and training became ten times slower. The pool is therefore started
     here, once, inside a threadpoolctl context that restores the OpenMP setting. Numba
     still uses its own thread count (``numba.set_num_threads``).
     """
-    global _THREADS_STARTED
+    global _THREADS_STARTED, _KERNEL_LOCK
     if _THREADS_STARTED:
         return
     from numba.np.ufunc import parallel
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=None, user_api="openmp"):
-        parallel._launch_threads()
-    _THREADS_STARTED = True
+    with _INIT_LOCK:
+        if _THREADS_STARTED:
+            return
+        if (not parallel._is_initialized and "NUMBA_THREADING_LAYER" not in os.environ
+                and str(numba.config.THREADING_LAYER).lower() == "default"):
+            numba.config.THREADING_LAYER = "forksafe"
+        with threadpool_limits(limits=None, user_api="openmp"):
+            parallel._launch_threads()
+        if numba.threading_layer() == "workqueue":
+            _KERNEL_LOCK = threading.Lock()
+        _THREADS_STARTED = True
 
 
 def pjit(*args, **kwargs):
@@ -69,7 +90,10 @@ def pjit(*args, **kwargs):
         def kernel(*a, **k):
             if not _THREADS_STARTED:
                 start_threads()
-            return dispatcher(*a, **k)
+            if _KERNEL_LOCK is None:
+                return dispatcher(*a, **k)
+            with _KERNEL_LOCK:
+                return dispatcher(*a, **k)
 
         kernel.dispatcher = dispatcher
         kernel.py_func = func

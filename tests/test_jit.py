@@ -30,7 +30,15 @@ def test_pjit_rejects_signatures():
         _jit.pjit("float64(float64[:])")
 
 
-def test_kernels_leave_the_openmp_thread_count_alone():
+def _run_fresh(code, **env):
+    """Run ``code`` in a fresh interpreter (Numba's pool not started yet)."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env={**os.environ, "NUMBA_NUM_THREADS": "2", **env},
+                          timeout=600)
+
+
+@pytest.mark.parametrize("layer", [None, "omp"])
+def test_kernels_leave_the_openmp_thread_count_alone(layer):
     """A torch.set_num_threads made before the first kernel call survives it.
 
     Numba's omp threading layer sets the shared OpenMP runtime to NUMBA_NUM_THREADS when
@@ -39,7 +47,7 @@ def test_kernels_leave_the_openmp_thread_count_alone():
     has not been started yet.
     """
     pytest.importorskip("torch")
-    code = textwrap.dedent("""
+    code = """
         import numpy as np, torch
         torch.set_num_threads(1)
         assert torch.get_num_threads() == 1  # torch's OpenMP runtime is now in use
@@ -52,9 +60,55 @@ def test_kernels_leave_the_openmp_thread_count_alone():
         sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3)
         sparse_encode(X, D, algorithm="lasso_lars", alpha=0.1)
         print(torch.get_num_threads())
-    """)
-    env = {"NUMBA_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, **env}, timeout=600)
+    """
+    env = {"OMP_NUM_THREADS": "2"}
+    if layer is not None:
+        env["NUMBA_THREADING_LAYER"] = layer
+    out = _run_fresh(code, **env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1"], out.stdout
+
+
+_SETUP = """
+import numpy as np
+from sparsecode.compat import sparse_encode
+from sparsecode.coding._fista import fista
+rng = np.random.default_rng(0)
+D = rng.standard_normal((30, 12)); X = rng.standard_normal((3000, 12))
+
+def work(i=0):
+    a = sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3)
+    b = sparse_encode(X, D, algorithm="lasso_lars", alpha=0.1)
+    c = fista(X[:300], D, alpha=0.5, max_iter=50)
+    return float(a.sum() + b.sum() + c.sum())
+"""
+
+
+def test_kernels_work_in_a_forked_child():
+    """A child forked after the parent ran kernels can run them too (multiprocessing
+    on Linux, DataLoader workers). With Numba's GNU-OpenMP layer the child was killed."""
+    if sys.platform == "win32":
+        pytest.skip("no fork on Windows")
+    out = _run_fresh(_SETUP + """
+import multiprocessing as mp
+ref = work()
+with mp.get_context("fork").Pool(2) as pool:
+    got = pool.map_async(work, range(2)).get(timeout=120)
+assert got == [ref, ref], (got, ref)
+print("ok")
+""")
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_kernels_from_concurrent_threads_agree_with_serial():
+    """Kernels called from several threads at once (dask's or joblib's threads) neither
+    abort nor change the results."""
+    out = _run_fresh(_SETUP + """
+from concurrent.futures import ThreadPoolExecutor
+ref = work()
+with ThreadPoolExecutor(4) as ex:
+    got = list(ex.map(work, range(8)))
+assert got == [ref] * 8, (got, ref)
+print("ok")
+""")
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
