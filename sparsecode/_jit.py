@@ -58,17 +58,23 @@ def start_threads():
     global _THREADS_STARTED, _KERNEL_LOCK
     if _THREADS_STARTED:
         return
-    from numba.np.ufunc import parallel
     from threadpoolctl import threadpool_limits
 
     with _INIT_LOCK:
         if _THREADS_STARTED:
             return
-        if (not parallel._is_initialized and "NUMBA_THREADING_LAYER" not in os.environ
+        try:  # private Numba API (as of 0.68); if it moves, Numba picks the layer
+            from numba.np.ufunc import parallel
+
+            launch, running = parallel._launch_threads, parallel._is_initialized
+        except (ImportError, AttributeError):  # pragma: no cover
+            _THREADS_STARTED = True
+            return
+        if (not running and "NUMBA_THREADING_LAYER" not in os.environ
                 and str(numba.config.THREADING_LAYER).lower() == "default"):
             numba.config.THREADING_LAYER = "forksafe"
         with threadpool_limits(limits=None, user_api="openmp"):
-            parallel._launch_threads()
+            launch()
         if numba.threading_layer() == "workqueue":
             _KERNEL_LOCK = threading.Lock()
         _THREADS_STARTED = True
