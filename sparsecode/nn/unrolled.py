@@ -197,7 +197,12 @@ class UnrolledNetwork(nn.Module):
         raise NotImplementedError
 
     def own_parameters(self, k):
-        """Parameters that belong to layer ``k`` alone (not tied to other layers)."""
+        """Parameters that belong to layer ``k`` alone (not tied to other layers).
+
+        Models with ``tied=True`` share their matrices; only the threshold is their own.
+        """
+        if getattr(self, "tied", False):
+            return [self.theta[k]]
         return list(self.layer_parameters(k))
 
     @torch.no_grad()
@@ -208,6 +213,11 @@ class UnrolledNetwork(nn.Module):
         (:func:`sparsecode.nn.lista_training.train_stagewise`, ``new_layer_init``).
         Shared (tied) parameters are left alone.
         """
+        for name, idx in (("k", k), ("j", j)):
+            if isinstance(idx, bool) or not isinstance(idx, numbers.Integral) \
+                    or not 0 <= idx < self.n_layers:
+                raise ValueError(f"{name} must be a layer index in [0, {self.n_layers - 1}], "
+                                 f"got {idx!r}.")
         dst, src = self.own_parameters(k), self.own_parameters(j)
         if len(dst) != len(src) or any(a.shape != b.shape for a, b in zip(dst, src)):
             raise ValueError(f"layers {k} and {j} do not have parameters of the same shapes.")
@@ -316,9 +326,6 @@ class LISTA(UnrolledNetwork):
             return ([self.W[0], self.S[0]] if k == 0 else []) + [self.theta[k]]
         return [self.W[k], self.S[k], self.theta[k]]
 
-    def own_parameters(self, k):
-        return [self.theta[k]] if self.tied else self.layer_parameters(k)
-
     def _layer(self, k, state, y):
         j = 0 if self.tied else k
         x = state["x"]
@@ -365,9 +372,6 @@ class LISTACP(_SupportSelectionMixin, UnrolledNetwork):
         if self.tied:
             return ([self.W[0]] if k == 0 else []) + [self.theta[k]]
         return [self.W[k], self.theta[k]]
-
-    def own_parameters(self, k):
-        return [self.theta[k]] if self.tied else self.layer_parameters(k)
 
     def _layer(self, k, state, y):
         W = self.W[0 if self.tied else k]

@@ -276,3 +276,13 @@ def test_train_stagewise_new_layer_init(A, mode):
 def test_train_stagewise_rejects_bad_new_layer_init(A):
     with pytest.raises(ValueError, match="new_layer_init must be 'previous' or 'model'"):
         train_stagewise(ALISTA(A, 2), SyntheticProblem(A), new_layer_init="zeros")
+
+
+@pytest.mark.parametrize("k, j", [(3, 0), (0, -1), (1.0, 0), (True, 0)])
+def test_init_layer_from_rejects_bad_layer_index(A, k, j):
+    net = ALISTA(A, 3, 0.1)
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=r"must be a layer index in \[0, 2\]"):
+        net.init_layer_from(k, j)
+    for a, b in zip(net.parameters(), before):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
