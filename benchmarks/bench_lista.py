@@ -42,7 +42,7 @@ import warnings
 import numpy as np
 import torch
 
-from sparsecode.nn.lista_training import SyntheticProblem, nmse_db, train_stagewise
+from sparsecode.nn.unrolled.training import SyntheticProblem, nmse_db, train_stagewise
 from sparsecode.nn.unrolled import make_model
 
 LEARNED = ["lista", "lista-cp", "lista-cpss", "alista"]

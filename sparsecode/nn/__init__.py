@@ -1,25 +1,40 @@
-"""Sparse networks in PyTorch: thresholds, sparse activations, sparse autoencoders,
-sparsity penalties and pruning for any ``nn.Module``.
+"""Sparse networks in PyTorch: thresholds, sparse activations, unrolled recovery networks,
+sparse autoencoders, sparsity penalties and pruning for any ``nn.Module``.
 
 Needs the ``torch`` extra (``pip install sparsecode[torch]``). ``import sparsecode`` does
 not import this package (nor torch); import it explicitly::
 
     import sparsecode.nn as snn
 
-Modules
--------
+One subpackage per domain, each owning its models, estimator and training recipe, on
+shared pieces. Every public name is importable from ``sparsecode.nn`` itself.
+
+Subpackages (domains)
+---------------------
+unrolled
+    LISTA, LISTA-CP, LISTA-CPSS, ALISTA, unrolled ISTA/FISTA, their training recipes and
+    :class:`UnrolledSparseCoder`.
+sae
+    sparse autoencoders as scikit-learn estimators (ReLU+L1, TopK, BatchTopK, JumpReLU,
+    KL-sparsity).
+prune
+    L1 / group-lasso penalties, hard-concrete L0 gates, magnitude pruning with schedules,
+    gradual growth (RigL), sparsity reports.
+
+Shared modules
+--------------
 functional
     soft / hard / top-k / support-selection thresholds, JumpReLU, sparsemax, entmax-1.5.
 layers
     the same as ``nn.Module`` s with (learnable) thresholds.
-sae
-    sparse autoencoders as scikit-learn estimators (ReLU+L1, TopK, BatchTopK, JumpReLU,
-    KL-sparsity).
-sparsity
-    L1 / group-lasso penalties, hard-concrete L0 gates, magnitude pruning with schedules,
-    sparsity reports.
-_estimator, _training
-    the estimator base and training loop shared by every torch model of the library.
+_training
+    :class:`Trainer`, the training loop of every torch model of the library (progress,
+    checkpoints, early stopping, DistributedDataParallel).
+_estimator
+    :class:`TorchEstimatorMixin`, the scikit-learn face of the torch models.
+
+The import graph is a tree: the domain subpackages import the shared modules, never each
+other and never this package's ``__init__``.
 """
 
 try:
@@ -29,7 +44,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "sparsecode.nn needs PyTorch; install it with `pip install sparsecode[torch]`."
     ) from exc
 
-from . import functional, layers, sae, sparsity
+from . import functional, layers, prune, sae, unrolled
+from ._estimator import TorchEstimatorMixin
+from ._training import Trainer
 from .functional import (
     entmax15,
     hard_threshold,
@@ -50,16 +67,47 @@ from .layers import (
     TopK,
     make_threshold,
 )
-from .sae import BatchTopKSAE, JumpReLUSAE, KLSAE, ReLUSAE, SparseAutoencoder, TopKSAE
-from .sparsity import (
+from .prune import (
     ConstantSparsity,
     GradualGrowth,
     HardConcreteGate,
+    LinearSparsity,
     MagnitudePruner,
     PolynomialDecay,
     RigL,
+    SparsityReport,
+    SparsitySchedule,
+    prunable_parameters,
     sparsity_penalty,
     sparsity_report,
+)
+from .sae import (
+    ACTIVATIONS,
+    KLSAE,
+    BaseSAE,
+    BatchTopKSAE,
+    JumpReLUSAE,
+    ReLUSAE,
+    SparseAutoencoder,
+    TopKSAE,
+    sae_metrics,
+)
+from .unrolled import (
+    ALISTA,
+    LISTA,
+    LISTACP,
+    LISTACPSS,
+    MODELS,
+    SyntheticProblem,
+    UnrolledFISTA,
+    UnrolledISTA,
+    UnrolledNetwork,
+    UnrolledSparseCoder,
+    analytic_weight,
+    make_model,
+    nmse_db,
+    train_end_to_end,
+    train_stagewise,
 )
 
 __all__ = [
@@ -81,8 +129,11 @@ __all__ = [
     "Sparsemax",
     "Entmax15",
     "make_threshold",
+    "prune",
     "sae",
-    "sparsity",
+    "unrolled",
+    "Trainer",
+    "TorchEstimatorMixin",
     "SparseAutoencoder",
     "ReLUSAE",
     "TopKSAE",
@@ -97,4 +148,26 @@ __all__ = [
     "GradualGrowth",
     "RigL",
     "sparsity_report",
+    "SparsityReport",
+    "SparsitySchedule",
+    "LinearSparsity",
+    "prunable_parameters",
+    "ACTIVATIONS",
+    "BaseSAE",
+    "sae_metrics",
+    "ALISTA",
+    "LISTA",
+    "LISTACP",
+    "LISTACPSS",
+    "MODELS",
+    "SyntheticProblem",
+    "UnrolledFISTA",
+    "UnrolledISTA",
+    "UnrolledNetwork",
+    "UnrolledSparseCoder",
+    "analytic_weight",
+    "make_model",
+    "nmse_db",
+    "train_end_to_end",
+    "train_stagewise",
 ]

@@ -1,7 +1,7 @@
 """A small, generic training loop for the torch models of the library.
 
 Shared by the sparse autoencoders (:mod:`sparsecode.nn.sae`), the unrolled networks
-(LISTA and relatives) and anything pruned with :mod:`sparsecode.nn.sparsity`.
+(LISTA and relatives) and anything pruned with :mod:`sparsecode.nn.prune`.
 
 What it does, and nothing more: Adam (or SGD) over shuffled mini-batches of tensors that
 fit in memory, a tqdm progress bar (``verbose``), per-epoch history of the loss and of any

@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from sparsecode.nn.lista_estimator import UnrolledSparseCoder  # noqa: E402
-from sparsecode.nn.lista_training import (  # noqa: E402
+from sparsecode.nn.unrolled.estimator import UnrolledSparseCoder  # noqa: E402
+from sparsecode.nn.unrolled.training import (  # noqa: E402
     SyntheticProblem,
     fista_targets,
     nmse_db,

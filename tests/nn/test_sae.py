@@ -231,7 +231,7 @@ def test_sae_early_stopping_records_validation(small_X):
 
 @pytest.mark.parametrize("auxk_coef", [0.0, 1.0])
 def test_topk_auxk_loss_trains_only_dead_latents(auxk_coef, rng):
-    from sparsecode.nn.sae import _SAEObjective
+    from sparsecode.nn.sae.module import _SAEObjective
 
     torch.manual_seed(0)
     module = SparseAutoencoder(6, 12, "topk", k=2).double()

@@ -1,11 +1,11 @@
-"""Tests of the unrolled networks (sparsecode.nn.unrolled, sparsecode.nn.alista)."""
+"""Tests of the unrolled networks (sparsecode.nn.unrolled, sparsecode.nn.unrolled.alista)."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from sparsecode.nn.alista import (  # noqa: E402
+from sparsecode.nn.unrolled.alista import (  # noqa: E402
     analytic_weight,
     generalized_coherence,
     mutual_coherence,

@@ -1,4 +1,4 @@
-"""Tests of sparsecode.nn.sparsity (penalties, L0 gates, pruning, reports) and of the
+"""Tests of sparsecode.nn.prune (penalties, L0 gates, pruning, reports) and of the
 generic training loop it plugs into."""
 
 import pickle
@@ -12,7 +12,7 @@ from scipy import sparse  # noqa: E402
 
 from sparsecode.nn._training import Trainer  # noqa: E402
 from sparsecode.nn.sae import TopKSAE  # noqa: E402
-from sparsecode.nn.sparsity import (  # noqa: E402
+from sparsecode.nn.prune import (  # noqa: E402
     ConstantSparsity,
     GradualGrowth,
     HardConcreteGate,

@@ -49,7 +49,8 @@ import time
 import numpy as np
 import torch
 
-from .unrolled import UnrolledNetwork, check_operator_matrix, lipschitz_constant
+from ._checks import check_operator_matrix, lipschitz_constant
+from .networks import UnrolledNetwork
 
 __all__ = [
     "SyntheticProblem",
@@ -68,7 +69,7 @@ __all__ = [
 def resolve_device(device=None):
     """``None``/``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; else as given
     (validated by :func:`sparsecode.nn._estimator.resolve_device`)."""
-    from ._estimator import resolve_device as _shared_resolve_device
+    from .._estimator import resolve_device as _shared_resolve_device
 
     return _shared_resolve_device("auto" if device is None else device)
 
@@ -124,7 +125,7 @@ class SyntheticProblem:
     Examples
     --------
     >>> import numpy as np, torch
-    >>> from sparsecode.nn.lista_training import SyntheticProblem
+    >>> from sparsecode.nn.unrolled.training import SyntheticProblem
     >>> A = np.random.default_rng(0).standard_normal((10, 20))
     >>> y, x = SyntheticProblem(A, sparsity=0.2).sample(4, torch.Generator().manual_seed(0))
     >>> tuple(y.shape), tuple(x.shape)
@@ -399,7 +400,7 @@ def fista_targets(Y, A, *, alpha, max_iter=1000, tol=1e-7, device=None):
     L = lipschitz_constant(A)
     x = torch.zeros(Y.shape[0], A.shape[1], dtype=torch.float64, device=dev)
     z, t = x, 1.0
-    from .functional import soft_threshold
+    from ..functional import soft_threshold
 
     for _ in range(int(max_iter)):
         g = z - ((z @ At.T - Yt) @ At) / L
@@ -445,7 +446,7 @@ def train_end_to_end(model, Y, X=None, *, lr=5e-4, batch_size=64, max_epochs=100
     -------
     history : list of dict, one per epoch (``loss``, ``val_loss`` = validation NMSE in dB).
     """
-    from ._training import Trainer
+    from .._training import Trainer
 
     if not isinstance(model, UnrolledNetwork):
         raise TypeError(f"model must be an UnrolledNetwork, got {type(model).__name__}.")

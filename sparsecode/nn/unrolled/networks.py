@@ -28,7 +28,7 @@ Models (all :class:`torch.nn.Module`):
 * :class:`LISTACPSS`: LISTA-CP with support selection (the largest ``p_k`` % of the
   entries of each sample skip the shrinkage, ``p_k = min(p * (k+1), p_max)``).
 * :class:`ALISTA` (Liu et al., 2019): the weight ``W`` is computed analytically
-  (:func:`sparsecode.nn.alista.analytic_weight`), only the step sizes ``gamma_k`` and
+  (:func:`sparsecode.nn.unrolled.alista.analytic_weight`), only the step sizes ``gamma_k`` and
   thresholds ``theta_k`` are learned: ``x_{k+1} = eta_{theta_k}(x_k - gamma_k (x_k A^T - y) W)``.
 * :class:`UnrolledISTA` / :class:`UnrolledFISTA`: the classic algorithms with learned
   per-layer step sizes and thresholds; the operator ``A`` is fixed.
@@ -49,6 +49,7 @@ References
    learned weights in LISTA", ICLR 2019. https://doi.org/10.48550/arXiv.1812.00196
 """
 
+
 from __future__ import annotations
 
 import math
@@ -58,94 +59,28 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..functional import soft_threshold as _soft
+from ..functional import support_selection_threshold
+from ._checks import (
+    _check_alpha,
+    _check_n_layers,
+    _check_support_selection,
+    check_operator_matrix,
+    lipschitz_constant,
+)
+from .alista import analytic_weight
+
 __all__ = [
     "ALISTA",
     "LISTA",
     "LISTACP",
     "LISTACPSS",
+    "MODELS",
     "UnrolledFISTA",
     "UnrolledISTA",
     "UnrolledNetwork",
-    "check_operator_matrix",
     "make_model",
 ]
-
-
-from .functional import soft_threshold as _soft
-from .functional import support_selection_threshold
-
-
-# --------------------------------------------------------------------------------------
-# validation
-# --------------------------------------------------------------------------------------
-def check_operator_matrix(A, *, name="A"):
-    """Dense float64 matrix of a sensing matrix or operator, with clear errors.
-
-    Accepts a 2-D array-like of shape ``(n_measurements, n_features)``, a torch tensor, or
-    any object with ``to_matrix()`` (the library's linear operators).
-    """
-    if A is None:
-        raise TypeError(f"{name} must be a matrix of shape (n_measurements, n_features) "
-                        "or a linear operator with to_matrix(), got None.")
-    if hasattr(A, "to_matrix") and not isinstance(A, (np.ndarray, torch.Tensor)):
-        M = A.to_matrix()
-    else:
-        M = A
-    if isinstance(M, torch.Tensor):
-        M = M.detach().cpu().numpy()
-    if hasattr(M, "toarray"):
-        M = M.toarray()
-    M = np.asarray(M)
-    if M.dtype == object or M.dtype.kind not in "fiu" or M.dtype.kind == "b":
-        raise TypeError(f"{name} must be a real numeric matrix, got dtype {M.dtype}.")
-    if M.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix of shape (n_measurements, n_features), "
-                         f"got shape {M.shape}.")
-    if M.size == 0:
-        raise ValueError(f"{name} is empty (shape {M.shape}).")
-    M = np.array(M, dtype=np.float64, copy=True)
-    if not np.isfinite(M).all():
-        raise ValueError(f"{name} contains NaN or infinity; all values must be finite.")
-    if not np.any(M):
-        raise ValueError(f"{name} is all zeros; it cannot be used as a sensing operator.")
-    return M
-
-
-def _check_n_layers(n_layers):
-    if isinstance(n_layers, bool) or not isinstance(n_layers, numbers.Integral):
-        raise TypeError(f"n_layers must be an integer >= 1, got {n_layers!r}.")
-    if n_layers < 1:
-        raise ValueError(f"n_layers must be an integer >= 1, got {n_layers}.")
-    return int(n_layers)
-
-
-def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a positive float, got {alpha!r}.")
-    alpha = float(alpha)
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a non-negative finite float, got {alpha}.")
-    return alpha
-
-
-def _check_support_selection(support_selection):
-    if support_selection is None:
-        return None
-    try:
-        p, p_max = support_selection
-        p, p_max = float(p), float(p_max)
-    except (TypeError, ValueError) as exc:
-        raise TypeError("support_selection must be None or a pair (percent, max_percent), "
-                        f"got {support_selection!r}.") from exc
-    if not (0 <= p <= 100 and 0 <= p_max <= 100):
-        raise ValueError("support_selection percentages must be in [0, 100], got "
-                         f"{support_selection!r}.")
-    return (p, p_max)
-
-
-def lipschitz_constant(A):
-    """``||A||_2^2``, the Lipschitz constant of the gradient of ``0.5 ||y - x A^T||^2``."""
-    return float(np.linalg.norm(np.asarray(A, dtype=np.float64), 2) ** 2)
 
 
 # --------------------------------------------------------------------------------------
@@ -210,7 +145,7 @@ class UnrolledNetwork(nn.Module):
         """Copy the layer-own parameters of layer ``j`` into layer ``k`` (in place).
 
         Stage-wise training starts a new layer from the trained previous one this way
-        (:func:`sparsecode.nn.lista_training.train_stagewise`, ``new_layer_init``).
+        (:func:`sparsecode.nn.unrolled.training.train_stagewise`, ``new_layer_init``).
         Shared (tied) parameters are left alone.
         """
         for name, idx in (("k", k), ("j", j)):
@@ -404,7 +339,7 @@ class ALISTA(_SupportSelectionMixin, UnrolledNetwork):
     (shape ``(n_measurements, n_features)``) and learned scalars ``gamma_k, theta_k``.
 
     ``weight="analytic"`` computes ``W`` by coherence minimisation
-    (:func:`sparsecode.nn.alista.analytic_weight`: ``min ||W^T A||_F`` subject to
+    (:func:`sparsecode.nn.unrolled.alista.analytic_weight`: ``min ||W^T A||_F`` subject to
     ``diag(W^T A) = 1``); an array uses that ``W``. Steps start at
     ``gamma_k = 1 / ||W^T A||_2`` and thresholds at ``theta_k = alpha * gamma_k``.
 
@@ -432,7 +367,6 @@ class ALISTA(_SupportSelectionMixin, UnrolledNetwork):
         if isinstance(weight, str):
             if weight != "analytic":
                 raise ValueError(f"weight must be 'analytic' or a matrix, got {weight!r}.")
-            from .alista import analytic_weight
             W = analytic_weight(A64)
         else:
             W = check_operator_matrix(weight, name="weight")

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import check_operator_matrix
+
 __all__ = ["analytic_weight", "generalized_coherence", "mutual_coherence"]
 
 
 def _as_matrix(A, name="A"):
     # Local import keeps this module importable without torch for the NumPy part.
-    from .unrolled import check_operator_matrix
 
     return check_operator_matrix(A, name=name)
 
@@ -58,7 +59,7 @@ def analytic_weight(A, *, rcond=1e-10):
     Examples
     --------
     >>> import numpy as np
-    >>> from sparsecode.nn.alista import analytic_weight
+    >>> from sparsecode.nn.unrolled.alista import analytic_weight
     >>> rng = np.random.default_rng(0)
     >>> A = rng.standard_normal((25, 50)); A /= np.linalg.norm(A, axis=0)
     >>> W = analytic_weight(A)

@@ -22,9 +22,10 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import BaseSparseEstimator
-from ._estimator import TorchEstimatorMixin
-from .unrolled import MODELS, check_operator_matrix
+from ...base import BaseSparseEstimator
+from .._estimator import TorchEstimatorMixin
+from ._checks import check_operator_matrix
+from .networks import MODELS
 
 __all__ = ["UnrolledSparseCoder"]
 
@@ -41,7 +42,7 @@ class UnrolledSparseCoder(TorchEstimatorMixin, BaseSparseEstimator):
       setting: learn a fast approximation of a sparse coder).
     * ``"stagewise"`` – the LISTA-CPSS recipe on fresh synthetic Bernoulli(``sparsity``)-
       Gaussian problems with noise at ``snr`` dB
-      (:func:`sparsecode.nn.lista_training.train_stagewise`); ``X`` may be None.
+      (:func:`sparsecode.nn.unrolled.training.train_stagewise`); ``X`` may be None.
     * ``"auto"`` – ``"stagewise"`` when ``X`` is None, else ``"end_to_end"``.
 
     Parameters
@@ -90,7 +91,7 @@ class UnrolledSparseCoder(TorchEstimatorMixin, BaseSparseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from sparsecode.nn.lista_estimator import UnrolledSparseCoder
+    >>> from sparsecode.nn.unrolled.estimator import UnrolledSparseCoder
     >>> rng = np.random.default_rng(0)
     >>> A = rng.standard_normal((20, 40)) / np.sqrt(20)
     >>> x = rng.standard_normal((200, 40)) * (rng.random((200, 40)) < 0.1)
@@ -181,7 +182,7 @@ class UnrolledSparseCoder(TorchEstimatorMixin, BaseSparseEstimator):
         self
         """
         self._validate_params()
-        from .lista_training import SyntheticProblem, train_end_to_end, train_stagewise
+        from .training import SyntheticProblem, train_end_to_end, train_stagewise
 
         training = self.training
         if training == "auto":
