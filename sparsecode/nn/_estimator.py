@@ -63,6 +63,7 @@ the device and dtype, stores it as ``module_`` and remembers ``kwargs`` in
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 
 import numpy as np
@@ -88,13 +89,15 @@ def resolve_device(device):
     if device is None:
         return torch.device("cpu")
     if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"device must be 'cpu', 'cuda', 'cuda:<index>', 'mps' or 'auto', got {device!r}."
         ) from exc
+    if dev.type == "cuda" and dev.index is None and "LOCAL_RANK" in os.environ:
+        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # one GPU per rank
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
@@ -127,9 +130,23 @@ class TorchEstimatorMixin:
         return resolve_device(getattr(self, "device", "cpu"))
 
     def _torch_seed(self):
-        """One integer seed from ``random_state`` (drawn once per call)."""
+        """One integer seed from ``random_state`` (drawn once per call).
+
+        In a distributed run (``distributed`` not False and a process group of several
+        ranks, initialised here when launched by ``torchrun``), rank 0's seed is
+        broadcast, so that every rank initialises, splits and shuffles alike even with
+        ``random_state=None``.
+        """
         rs = check_random_state(getattr(self, "random_state", None))
-        return int(rs.randint(0, 2**31 - 1))
+        seed = int(rs.randint(0, 2**31 - 1))
+        distributed = getattr(self, "distributed", False)
+        if distributed is not False:
+            from ._distributed import resolve_distributed
+
+            ctx = resolve_distributed(distributed, self._resolve_device())
+            if ctx is not None:
+                seed = int(ctx.broadcast_object(seed))
+        return seed
 
     @contextlib.contextmanager
     def _seeded(self, seed=None):

@@ -6,9 +6,23 @@ Shared by the sparse autoencoders (:mod:`sparsecode.nn.sae`), the unrolled netwo
 What it does, and nothing more: Adam (or SGD) over shuffled mini-batches of tensors that
 fit in memory, a tqdm progress bar (``verbose``), per-epoch history of the loss and of any
 metric the loss function reports, validation and early stopping (best weights restored),
-checkpoints that resume exactly (module, optimizer, RNG and history), and callbacks for
+checkpoints that resume exactly (module, optimizer, RNG and history), callbacks for
 what a model must do around an optimizer step (projection of gradients, renormalisation,
-pruning masks).
+pruning masks), and data-parallel training under ``torch.distributed``.
+
+Distributed training
+--------------------
+Launched by ``torchrun --nproc_per_node=N script.py`` (or with a process group the caller
+initialised and ``distributed=True``), the loop wraps the model in
+:class:`~torch.nn.parallel.DistributedDataParallel` (gloo on CPU, nccl on CUDA), gives
+every rank its share of each global batch of ``batch_size`` samples (the shuffling
+generator is broadcast from rank 0, so all ranks cut the same permutation), reduces the
+epoch metrics and the validation loss over the ranks, so early stopping decides the same
+everywhere, and shows progress, writes checkpoints and warns on rank 0 only. The
+parameters after training equal those of one process with the same ``batch_size`` and
+seed, up to the order of floating-point sums (see :mod:`sparsecode.nn._distributed`).
+Losses that couple the samples of a batch (BatchTopK's batch-wide top-k, running
+statistics kept by callbacks) see each rank's share of the batch instead.
 
 Usage
 -----
@@ -40,6 +54,8 @@ import warnings
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
+
+from ._distributed import resolve_distributed, wrap_ddp
 
 __all__ = ["Trainer", "OPTIMIZERS"]
 
@@ -99,13 +115,19 @@ class Trainer:
         Progress-bar label.
     grad_clip : float or None, default=None
         Clip the global gradient norm.
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training over the ranks of ``torch.distributed``. ``"auto"``:
+        when a process group of more than one rank is initialised or the script was
+        launched by ``torchrun`` (the group is then initialised, gloo on CPU, nccl on
+        CUDA); ``True``: required (a ValueError without a process group); ``False``:
+        never. ``batch_size`` is the global batch, split over the ranks.
     """
 
     def __init__(self, loss_fn, *, optimizer="adam", learning_rate=1e-3, weight_decay=0.0,
                  batch_size=256, max_iter=10, max_steps=None, early_stopping=False,
                  n_iter_no_change=10, tol=1e-4, validation_fn=None, callbacks=(),
                  checkpoint_path=None, checkpoint_every=1, device="cpu", generator=None,
-                 verbose=0, desc="train", grad_clip=None):
+                 verbose=0, desc="train", grad_clip=None, distributed="auto"):
         if optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}."
@@ -129,6 +151,11 @@ class Trainer:
         self.verbose = verbose
         self.desc = desc
         self.grad_clip = grad_clip
+        if distributed not in ("auto", True, False):
+            raise ValueError(
+                f"distributed must be 'auto', True or False, got {distributed!r}."
+            )
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ helpers
     def _call(self, hook, *args):
@@ -146,11 +173,16 @@ class Trainer:
 
     @torch.no_grad()
     def _validate(self, module, tensors):
+        ctx = self._ctx
         if self.validation_fn is not None:
-            return float(self.validation_fn(module, *tensors))
+            score = float(self.validation_fn(module, *tensors))
+            return score if ctx is None else ctx.broadcast_object(score)
         was = module.training
         module.eval()
         n = tensors[0].shape[0]
+        if ctx is not None:  # every rank validates its share, the sums are reduced
+            tensors = tuple(t[ctx.rank::ctx.world_size] for t in tensors)
+            n = tensors[0].shape[0]
         total, count = 0.0, 0
         for start in range(0, n, self.batch_size):
             batch = tuple(t[start:start + self.batch_size] for t in tensors)
@@ -158,6 +190,8 @@ class Trainer:
             total += float(loss) * batch[0].shape[0]
             count += batch[0].shape[0]
         module.train(was)
+        if ctx is not None:
+            total, count = ctx.sum([total, count])
         return total / max(count, 1)
 
     def _state(self):
@@ -177,11 +211,17 @@ class Trainer:
         }
 
     def save_checkpoint(self, path=None):
-        """Write the full training state to ``path`` (default ``checkpoint_path``)."""
+        """Write the full training state to ``path`` (default ``checkpoint_path``).
+
+        Distributed: rank 0 writes, the other ranks wait until the file is complete."""
         path = path or self.checkpoint_path
-        tmp = f"{path}.tmp"
-        torch.save(self._state(), tmp)
-        os.replace(tmp, path)
+        ctx = getattr(self, "_ctx", None)
+        if ctx is None or ctx.is_main:
+            tmp = f"{path}.tmp"
+            torch.save(self._state(), tmp)
+            os.replace(tmp, path)
+        if ctx is not None:
+            ctx.barrier()
 
     def _load_checkpoint(self, path):
         state = torch.load(path, map_location=self.device, weights_only=False)
@@ -229,6 +269,13 @@ class Trainer:
         if validation is not None:
             validation = tuple(t.to(self.device) for t in validation)
         self.module = module
+        self._ctx = resolve_distributed(self.distributed, self.device)
+        if self._ctx is not None:
+            # the same shuffling on every rank: rank 0's generator state
+            self.generator.set_state(self._ctx.broadcast_object(self.generator.get_state()))
+            self._net = wrap_ddp(module, self.loss_fn, self.device)
+        else:
+            self._net = None
         kwargs = {"lr": self.learning_rate, "weight_decay": self.weight_decay}
         params = [p for p in module.parameters() if p.requires_grad]
         self.optimizer = OPTIMIZERS[self.optimizer_name](params, **kwargs)
@@ -245,8 +292,9 @@ class Trainer:
 
         from tqdm.auto import tqdm
 
+        is_main = self._ctx is None or self._ctx.is_main
         bar = tqdm(total=self.max_iter, initial=self.epoch, desc=self.desc,
-                   disable=not self.verbose, leave=False)
+                   disable=not (self.verbose and is_main), leave=False)
         try:
             while self.epoch < self.max_iter and not self.stopped_early:
                 if self.max_steps is not None and self.step >= self.max_steps:
@@ -280,7 +328,7 @@ class Trainer:
             module.load_state_dict(self.best_state)
         if self.checkpoint_path is not None:
             self.save_checkpoint()
-        if (not self.stopped_early and self.early_stopping and self.history
+        if (is_main and not self.stopped_early and self.early_stopping and self.history
                 and self.epoch >= self.max_iter):
             warnings.warn(
                 f"Training stopped at max_iter={self.max_iter} epochs before the "
@@ -288,6 +336,7 @@ class Trainer:
                 ConvergenceWarning, stacklevel=3,
             )
         self._call("on_train_end")
+        self._net = None  # drop the DDP wrapper (and its communication buffers)
         return self.history
 
     def _run_epoch(self, module, tensors, n):
@@ -298,25 +347,37 @@ class Trainer:
             if self.max_steps is not None and self.step >= self.max_steps:
                 break
             idx = perm[start:start + self.batch_size]
+            if self._ctx is not None:
+                idx, weight = self._ctx.shard(idx)
             self.batch = tuple(t[idx] for t in tensors)
             self.optimizer.zero_grad(set_to_none=True)
-            loss, metrics = self._split(self.loss_fn(module, *self.batch))
-            if not torch.isfinite(loss):
+            if self._ctx is None:
+                loss, metrics = self._split(self.loss_fn(module, *self.batch))
+                objective = loss
+                bad = not torch.isfinite(loss)
+            else:
+                objective, loss, metrics = self._net(weight, *self.batch)
+                bad = self._ctx.any(not torch.isfinite(loss))
+            if bad:
                 raise FloatingPointError(
                     f"the training loss became {float(loss)} at step {self.step}; "
                     "lower learning_rate or check the input scaling."
                 )
-            loss.backward()
+            objective.backward()
             if self.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(module.parameters(), self.grad_clip)
             self._call("before_step")
             self.optimizer.step()
             self.step += 1
-            bs = idx.shape[0]
+            bs = idx.shape[0] if self._ctx is None or weight > 0 else 0
             metrics = {"loss": loss, **metrics}
             self.last_metrics = {k: _to_float(v) for k, v in metrics.items()}
             for k, v in self.last_metrics.items():
                 sums[k] = sums.get(k, 0.0) + v * bs
             total += bs
             self._call("after_step")
+        if self._ctx is not None:  # epoch averages over all ranks
+            keys = sorted(sums)
+            reduced = self._ctx.sum([sums[k] for k in keys] + [total])
+            sums, total = dict(zip(keys, reduced[:-1])), reduced[-1]
         return {k: v / max(total, 1) for k, v in sums.items()}

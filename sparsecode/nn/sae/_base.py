@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ...base import BaseSparseEstimator
@@ -52,6 +52,7 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
         "device": [str, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def _module_kwargs(self, n_features, n_components):
@@ -126,7 +127,7 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
                 n_iter_no_change=self.n_iter_no_change, tol=self.tol,
                 callbacks=[objective, *callbacks], checkpoint_path=self.checkpoint_path,
                 device=device, generator=self._generator(), verbose=self.verbose,
-                desc=type(self).__name__,
+                desc=type(self).__name__, distributed=self.distributed,
             )
             self.history_ = trainer.fit(
                 module, Xt, validation=None if X_val is None else (X_val,))
@@ -216,6 +217,12 @@ _COMMON_DOC = """
         Seeds initialisation and shuffling (reproducible on the CPU).
     verbose : int, default=0
         Progress bar over epochs when > 0.
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training over the ranks of ``torch.distributed`` (see
+        :class:`~sparsecode.nn.Trainer`): ``"auto"`` when launched by ``torchrun`` or
+        inside an initialised process group of several ranks, ``True`` to require it,
+        ``False`` never. Every rank must be given the same ``X``; ``batch_size`` is the
+        global batch.
 
     Attributes
     ----------

@@ -53,7 +53,8 @@ class ReLUSAE(BaseSAE):
     def __init__(self, n_components=None, *, alpha=1.0, learning_rate=1e-3,
                  batch_size=256, max_iter=50, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, checkpoint_path=None, device="cpu",
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0,
+                 distributed="auto"):
         self.n_components = n_components
         self.alpha = alpha
         self.learning_rate = learning_rate
@@ -67,6 +68,7 @@ class ReLUSAE(BaseSAE):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     def _objective_kwargs(self, n_samples):
         return {"alpha": float(self.alpha)}
@@ -126,7 +128,8 @@ class TopKSAE(BaseSAE):
                  k_aux=None, nonnegative=True, learning_rate=1e-3, batch_size=256,
                  max_iter=50, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, checkpoint_path=None, device="cpu",
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0,
+                 distributed="auto"):
         self.n_components = n_components
         self.n_nonzero_coefs = n_nonzero_coefs
         self.auxk_coef = auxk_coef
@@ -143,6 +146,7 @@ class TopKSAE(BaseSAE):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     def _check_params(self, n_features, n_components):
         if self.n_nonzero_coefs > n_components:
@@ -287,7 +291,8 @@ class JumpReLUSAE(BaseSAE):
     def __init__(self, n_components=None, *, alpha=1.0, threshold_init=0.1,
                  bandwidth=0.05, learning_rate=1e-3, batch_size=256, max_iter=50,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 tol=1e-4, checkpoint_path=None, device="cpu", random_state=None, verbose=0):
+                 tol=1e-4, checkpoint_path=None, device="cpu", random_state=None, verbose=0,
+                 distributed="auto"):
         self.n_components = n_components
         self.alpha = alpha
         self.threshold_init = threshold_init
@@ -303,6 +308,7 @@ class JumpReLUSAE(BaseSAE):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     def _module_kwargs(self, n_features, n_components):
         kw = super()._module_kwargs(n_features, n_components)
@@ -366,7 +372,8 @@ class KLSAE(BaseSAE):
     def __init__(self, n_components=None, *, alpha=1.0, sparsity_target=0.05,
                  learning_rate=1e-3, batch_size=256, max_iter=50, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 checkpoint_path=None, device="cpu", random_state=None, verbose=0):
+                 checkpoint_path=None, device="cpu", random_state=None, verbose=0,
+                 distributed="auto"):
         self.n_components = n_components
         self.alpha = alpha
         self.sparsity_target = sparsity_target
@@ -381,6 +388,7 @@ class KLSAE(BaseSAE):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     def _objective_kwargs(self, n_samples):
         return {"alpha": float(self.alpha), "sparsity_target": float(self.sparsity_target)}

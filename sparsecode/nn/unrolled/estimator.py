@@ -74,6 +74,10 @@ class UnrolledSparseCoder(TorchEstimatorMixin, BaseSparseEstimator):
     device : {"cpu", "cuda", "auto", ...}, default="cpu"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
+    distributed : {"auto", True, False}, default="auto"
+        End-to-end: data-parallel training over the ranks of ``torch.distributed``
+        (see :class:`~sparsecode.nn.Trainer`). Stage-wise training draws its own
+        synthetic batches and runs in one process: ``True`` is an error there.
 
     Attributes
     ----------
@@ -118,12 +122,14 @@ class UnrolledSparseCoder(TorchEstimatorMixin, BaseSparseEstimator):
         "device": [str, None, object],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(self, operator=None, *, model="lista-cpss", n_layers=16, alpha=0.1,
                  training="auto", learning_rate=5e-4, batch_size=64, max_iter=100,
                  sparsity=0.1, snr=None, validation_fraction=0.1, n_iter_no_change=10,
-                 checkpoint=None, device="cpu", random_state=None, verbose=0):
+                 checkpoint=None, device="cpu", random_state=None, verbose=0,
+                 distributed="auto"):
         self.operator = operator
         self.model = model
         self.n_layers = n_layers
@@ -140,6 +146,7 @@ class UnrolledSparseCoder(TorchEstimatorMixin, BaseSparseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -206,6 +213,9 @@ class UnrolledSparseCoder(TorchEstimatorMixin, BaseSparseEstimator):
                                  f"{X.shape[0]} and {y.shape[0]}.")
         if X is None and training != "stagewise":
             raise ValueError("X is required for end_to_end training.")
+        if training == "stagewise" and self.distributed is True:
+            raise ValueError("distributed=True is for end_to_end training; stage-wise "
+                             "training runs in one process (use distributed='auto').")
         A = self._resolve_operator(X, y)
         if X is not None and X.shape[1] != A.shape[0]:
             raise ValueError(f"X has {X.shape[1]} features but operator has shape {A.shape}; "
@@ -233,7 +243,8 @@ class UnrolledSparseCoder(TorchEstimatorMixin, BaseSparseEstimator):
                     max_epochs=self.max_iter,
                     validation_fraction=self.validation_fraction if X.shape[0] >= 10 else 0.0,
                     patience=self.n_iter_no_change, device=dev, random_state=seed,
-                    checkpoint=self.checkpoint, verbose=bool(self.verbose))
+                    checkpoint=self.checkpoint, verbose=bool(self.verbose),
+                    distributed=self.distributed)
         if training == "stagewise":
             self.n_iter_ = int(sum(st["steps"] for st in self.history_["stages"]))
         else:

@@ -416,7 +416,8 @@ def fista_targets(Y, A, *, alpha, max_iter=1000, tol=1e-7, device=None):
 
 def train_end_to_end(model, Y, X=None, *, lr=5e-4, batch_size=64, max_epochs=100,
                      validation_fraction=0.1, patience=10, fista_max_iter=1000,
-                     device=None, random_state=0, checkpoint=None, verbose=False):
+                     device=None, random_state=0, checkpoint=None, verbose=False,
+                     distributed="auto"):
     """Train all layers at once on measurement/code pairs (or FISTA targets).
 
     Minimises the mean of :math:`\\tfrac12\\|x_T(y) - x\\|^2` over mini-batches with
@@ -441,6 +442,9 @@ def train_end_to_end(model, Y, X=None, *, lr=5e-4, batch_size=64, max_epochs=100
     fista_max_iter : int, default=1000
     device, random_state, checkpoint, verbose
         As in :func:`train_stagewise` (the checkpoint is written every epoch).
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training over the ranks of ``torch.distributed``
+        (:class:`~sparsecode.nn.Trainer`); every rank must be given the same data.
 
     Returns
     -------
@@ -491,7 +495,8 @@ def train_end_to_end(model, Y, X=None, *, lr=5e-4, batch_size=64, max_epochs=100
     trainer = Trainer(loss_fn, learning_rate=lr, batch_size=batch_size, max_iter=max_epochs,
                       early_stopping=val is not None, n_iter_no_change=patience, tol=0.0,
                       validation_fn=validation_fn, checkpoint_path=checkpoint, device=dev,
-                      generator=gen, verbose=verbose, desc="end-to-end")
+                      generator=gen, verbose=verbose, desc="end-to-end",
+                      distributed=distributed)
     history = trainer.fit(model, *tr, validation=val)
     model.eval()
     return history
