@@ -339,15 +339,59 @@ def _sparsemax_threshold(z, dim):
     return tau, k
 
 
+def _simplex_input(x, dim, name):
+    """Checks and the infinite cases of the projections onto the simplex.
+
+    NaN has no projection, nor does a row of only -inf (ValueError). A row holding +inf
+    maps to the uniform distribution over its +inf entries (the limit of the projection).
+    Entries more than 2 below the row's maximum are outside the support of sparsemax and
+    1.5-entmax, so ``x - max`` is clipped at -2 (exactly: -inf entries become zeros).
+
+    Returns ``(z, inf_rows, inf_out)``: the shifted, clipped input and, for rows with
+    +inf, a mask and their output (``None`` when there are none).
+    """
+    if x.numel() == 0:
+        return x, None, None
+    if torch.isnan(x).any():
+        raise ValueError(f"{name}: x contains NaN; it has no projection onto the simplex.")
+    posinf = x == torch.inf
+    inf_rows = posinf.any(dim=dim, keepdim=True)
+    if (x == -torch.inf).all(dim=dim).any():
+        raise ValueError(f"{name}: a slice of x along dim={dim} is all -inf; it has no "
+                         "projection onto the simplex.")
+    has_inf = bool(inf_rows.any())
+    safe = torch.where(inf_rows, torch.zeros_like(x), x) if has_inf else x
+    z = torch.clamp(safe - safe.max(dim=dim, keepdim=True).values, min=-2.0)
+    if not has_inf:
+        return z, None, None
+    inf_out = posinf.to(x.dtype) / posinf.sum(dim=dim, keepdim=True).clamp_min(1)
+    return z, inf_rows, inf_out
+
+
+def _finish(ctx, out, inf_rows, inf_out):
+    if inf_rows is not None:
+        out = torch.where(inf_rows, inf_out, out)  # zero gradient there (backward)
+    ctx.inf_rows = inf_rows
+    ctx.save_for_backward(out)
+    return out
+
+
+def _zero_inf_rows(ctx, grad):
+    return grad if ctx.inf_rows is None else torch.where(
+        ctx.inf_rows, torch.zeros_like(grad), grad)
+
+
 class _Sparsemax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
-        z = x - x.max(dim=dim, keepdim=True).values
+        z, inf_rows, inf_out = _simplex_input(x, dim, "sparsemax")
+        if z.numel() == 0:
+            ctx.inf_rows = None
+            ctx.save_for_backward(z)
+            return z.clone()
         tau, _ = _sparsemax_threshold(z, dim)
-        out = torch.clamp(z - tau, min=0)
-        ctx.save_for_backward(out)
-        return out
+        return _finish(ctx, torch.clamp(z - tau, min=0), inf_rows, inf_out)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -355,8 +399,8 @@ class _Sparsemax(torch.autograd.Function):
         dim = ctx.dim
         supp = (out > 0).to(grad_out.dtype)
         g = grad_out * supp
-        v_hat = g.sum(dim=dim, keepdim=True) / supp.sum(dim=dim, keepdim=True)
-        return supp * (grad_out - v_hat), None
+        v_hat = g.sum(dim=dim, keepdim=True) / supp.sum(dim=dim, keepdim=True).clamp_min(1)
+        return _zero_inf_rows(ctx, supp * (grad_out - v_hat)), None
 
 
 def sparsemax(x, dim=-1):
@@ -378,7 +422,9 @@ def sparsemax(x, dim=-1):
 
     Returns
     -------
-    Tensor of the shape of ``x``, non-negative, summing to one along ``dim``.
+    Tensor of the shape of ``x``, non-negative, summing to one along ``dim``. Entries
+    of ``-inf`` get 0; a slice holding ``+inf`` gives the uniform distribution over its
+    ``+inf`` entries (the limit); NaN, or a slice of only ``-inf``, is a ValueError.
 
     Examples
     --------
@@ -394,7 +440,12 @@ class _Entmax15(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
-        z = (x - x.max(dim=dim, keepdim=True).values) / 2
+        z, inf_rows, inf_out = _simplex_input(x, dim, "entmax15")
+        if z.numel() == 0:
+            ctx.inf_rows = None
+            ctx.save_for_backward(z)
+            return z.clone()
+        z = z / 2
         zs, _ = torch.sort(z, dim=dim, descending=True)
         n = z.shape[dim]
         shape = [1] * z.dim()
@@ -408,8 +459,7 @@ class _Entmax15(torch.autograd.Function):
         k = (tau <= zs).sum(dim=dim, keepdim=True)
         tau_star = tau.gather(dim, k - 1)
         out = torch.clamp(z - tau_star, min=0) ** 2
-        ctx.save_for_backward(out)
-        return out
+        return _finish(ctx, out, inf_rows, inf_out)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -417,8 +467,8 @@ class _Entmax15(torch.autograd.Function):
         dim = ctx.dim
         gppr = out.sqrt()
         dx = grad_out * gppr
-        q = dx.sum(dim=dim, keepdim=True) / gppr.sum(dim=dim, keepdim=True)
-        return dx - q * gppr, None
+        q = dx.sum(dim=dim, keepdim=True) / gppr.sum(dim=dim, keepdim=True).clamp_min(1e-300)
+        return _zero_inf_rows(ctx, dx - q * gppr), None
 
 
 def entmax15(x, dim=-1):

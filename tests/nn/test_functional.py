@@ -245,3 +245,37 @@ def test_import_sparsecode_does_not_import_torch():
 
     code = "import sys, sparsecode; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("fn", [F.sparsemax, F.entmax15])
+def test_simplex_maps_infinite_entries(fn):
+    inf = float("inf")
+    x = torch.tensor([[inf, 1.0, inf], [-inf, 1.0, 2.0], [-inf, -inf, 0.0]],
+                     dtype=torch.float64)
+    out = fn(x)
+    torch.testing.assert_close(out[0], torch.tensor([0.5, 0.0, 0.5], dtype=torch.float64))
+    # -inf entries get 0 and the rest is the projection of the finite entries
+    torch.testing.assert_close(out[1, 1:], fn(x[1:2, 1:])[0])
+    assert out[1, 0] == 0
+    torch.testing.assert_close(out[2], torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("fn", [F.sparsemax, F.entmax15])
+@pytest.mark.parametrize("row, match", [
+    ([float("nan"), 1.0, 0.0], "contains NaN"),
+    ([-float("inf")] * 3, "all -inf"),
+])
+def test_simplex_rejects_rows_without_projection(fn, row, match):
+    x = torch.tensor([[0.1, 0.2, 0.3], row])
+    with pytest.raises(ValueError, match=match):
+        fn(x)
+
+
+@pytest.mark.parametrize("fn", [F.sparsemax, F.entmax15])
+def test_simplex_gradient_with_inf_rows_is_finite(fn):
+    x = torch.tensor([[float("inf"), 0.0, 1.0], [0.3, -0.2, 0.1]], dtype=torch.float64,
+                     requires_grad=True)
+    fn(x)[:, 0].sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert (x.grad[0] == 0).all()

@@ -329,3 +329,17 @@ def test_sae_metrics_function_oracle():
     m = sae_metrics(X, X_hat, codes)
     assert m == pytest.approx({"l0": 1.0, "nmse": 1 / 5, "fvu": 1.0 / 2.5, "mse": 0.25,
                                "dead_fraction": 1 / 3})
+
+
+@pytest.mark.parametrize("factor", [1e200, 1e-200])
+def test_sae_codes_scale_with_extreme_data(factor, small_X):
+    # the internal normalisation must neither overflow nor underflow
+    X = small_X.astype(np.float64)
+    ref = ReLUSAE(12, alpha=0.1, max_iter=3, random_state=0).fit(X)
+    sae = ReLUSAE(12, alpha=0.1, max_iter=3, random_state=0).fit(X * factor)
+    codes = sae.transform(X * factor)
+    assert np.isfinite(codes).all()
+    np.testing.assert_allclose(codes / factor, ref.transform(X), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(sae.inverse_transform(codes) / factor,
+                               ref.inverse_transform(ref.transform(X)), rtol=1e-6,
+                               atol=1e-12)

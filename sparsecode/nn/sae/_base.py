@@ -97,9 +97,11 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
             module = self._init_module(
                 dtype=X.dtype, **self._module_kwargs(n_features, n_components))
             Xt = torch.from_numpy(np.array(X, copy=True)).to(device)  # X stays untouched
-            # scalar input normalisation: E||x||^2 = n_features
-            msq = float((Xt.double() ** 2).sum(1).mean())
-            scale = math.sqrt(msq / n_features) if msq > 0 else 1.0
+            # scalar input normalisation: E||x||^2 = n_features, computed on X / max|X|
+            # so that it neither overflows (X ~ 1e200) nor underflows (X ~ 1e-200)
+            peak = float(Xt.abs().max()) if Xt.numel() else 0.0
+            msq = float(((Xt.double() / peak) ** 2).sum(1).mean()) if peak > 0 else 0.0
+            scale = peak * math.sqrt(msq / n_features) if msq > 0 else 1.0
             Xt = Xt / scale
             X_val = None
             if self.early_stopping:
