@@ -268,25 +268,7 @@ class Trainer:
         tensors = tuple(t.to(self.device) for t in tensors)
         if validation is not None:
             validation = tuple(t.to(self.device) for t in validation)
-        self.module = module
-        self._ctx = resolve_distributed(self.distributed, self.device)
-        if self._ctx is not None:
-            # the same shuffling on every rank: rank 0's generator state
-            self.generator.set_state(self._ctx.broadcast_object(self.generator.get_state()))
-            self._net = wrap_ddp(module, self.loss_fn, self.device)
-        else:
-            self._net = None
-        kwargs = {"lr": self.learning_rate, "weight_decay": self.weight_decay}
-        params = [p for p in module.parameters() if p.requires_grad]
-        self.optimizer = OPTIMIZERS[self.optimizer_name](params, **kwargs)
-        self.epoch, self.step = 0, 0
-        self.history = []
-        self.best_score, self.best_state, self.no_improve = math.inf, None, 0
-        self.stopped_early = False
-        self.resumed = False
-        self.last_metrics = {}
-        self.batch = None
-        self._call("on_train_begin")
+        self._begin(module)
         if self.checkpoint_path is not None and os.path.exists(self.checkpoint_path):
             self._load_checkpoint(self.checkpoint_path)
 
@@ -336,8 +318,59 @@ class Trainer:
                 ConvergenceWarning, stacklevel=3,
             )
         self._call("on_train_end")
-        self._net = None  # drop the DDP wrapper (and its communication buffers)
         return self.history
+
+    def _begin(self, module):
+        """Bind ``module``: process group, DDP wrapper, optimizer, fresh state."""
+        self.module = module
+        self._ctx = resolve_distributed(self.distributed, self.device)
+        if self._ctx is not None:
+            # the same shuffling on every rank: rank 0's generator state
+            self.generator.set_state(self._ctx.broadcast_object(self.generator.get_state()))
+            self._net = wrap_ddp(module, self.loss_fn, self.device)
+        else:
+            self._net = None
+        kwargs = {"lr": self.learning_rate, "weight_decay": self.weight_decay}
+        params = [p for p in module.parameters() if p.requires_grad]
+        self.optimizer = OPTIMIZERS[self.optimizer_name](params, **kwargs)
+        self.epoch, self.step = 0, 0
+        self.history = []
+        self.best_score, self.best_state, self.no_improve = math.inf, None, 0
+        self.stopped_early = False
+        self.resumed = False
+        self.last_metrics = {}
+        self.batch = None
+        self._call("on_train_begin")
+
+    def partial_fit(self, module, *tensors):
+        """One epoch over ``tensors``, continuing the previous calls on ``module``.
+
+        The first call (or the first on another module) creates the optimizer and calls
+        the callbacks' ``on_train_begin``; later calls keep the optimizer state, the
+        step count and the history, so that a data set too large for memory can be
+        streamed through in chunks. No validation, early stopping or checkpoints here
+        (the caller decides when to stop); ``on_train_end`` is not called.
+
+        Returns
+        -------
+        record : dict
+            The epoch record (as in :meth:`fit`'s history), appended to ``history``.
+        """
+        if not tensors:
+            raise ValueError("partial_fit needs at least one training tensor.")
+        n = tensors[0].shape[0]
+        if any(t.shape[0] != n for t in tensors):
+            raise ValueError("all training tensors must have the same first dimension.")
+        if getattr(self, "module", None) is not module:
+            self._begin(module)
+        tensors = tuple(t.to(self.device) for t in tensors)
+        record = self._run_epoch(module, tensors, n)
+        self.epoch += 1
+        record["epoch"] = self.epoch
+        record["step"] = self.step
+        self.history.append(record)
+        self._call("on_epoch_end", record)
+        return record
 
     def _run_epoch(self, module, tensors, n):
         module.train()

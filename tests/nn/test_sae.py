@@ -343,3 +343,58 @@ def test_sae_codes_scale_with_extreme_data(factor, small_X):
     np.testing.assert_allclose(sae.inverse_transform(codes) / factor,
                                ref.inverse_transform(ref.transform(X)), rtol=1e-6,
                                atol=1e-12)
+
+
+def test_sae_partial_fit_streams_and_continues(small_X):
+    X = small_X.astype(np.float64)
+    sae = TopKSAE(12, n_nonzero_coefs=3, random_state=0, batch_size=32)
+    for chunk in np.array_split(X, 3):
+        sae.partial_fit(chunk)
+    assert sae.n_iter_ == 3 and len(sae.history_) == 3
+    assert sae.components_.shape == (12, 8)
+    first_scale = sae.scale_
+    loss0 = sae.history_[0]["loss"]
+    for _ in range(10):
+        for chunk in np.array_split(X, 3):
+            sae.partial_fit(chunk)
+    assert sae.scale_ == first_scale  # fixed by the first call
+    assert sae.history_[-1]["loss"] < loss0  # it keeps learning
+    # pickling drops the optimizer; partial_fit then continues from the model
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(sae))
+    np.testing.assert_array_equal(clone.transform(X), sae.transform(X))
+    clone.partial_fit(X[:50])
+    assert clone.n_iter_ == sae.n_iter_ + 1
+
+
+def test_sae_partial_fit_checks_features(small_X):
+    sae = ReLUSAE(4, random_state=0).partial_fit(small_X[:40])
+    with pytest.raises(ValueError, match="features"):
+        sae.partial_fit(small_X[:40, :5])
+
+
+@pytest.mark.parametrize("Est", [ReLUSAE, JumpReLUSAE])
+def test_sae_fit_dask_streams_chunks_with_bounded_memory(Est):
+    da = pytest.importorskip("dask.array")
+    import tracemalloc
+
+    n, d = 96_000, 32
+    X = da.random.RandomState(0).standard_normal((n, d), chunks=(1_000, d))
+    whole = n * d * 8
+    Est(16, max_iter=1, random_state=0).fit(X[:2_000])  # imports outside the trace
+    tracemalloc.start()
+    try:
+        sae = Est(16, max_iter=1, batch_size=256, random_state=0).fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < whole / 4, (peak, whole)  # never the whole array in memory
+    assert sae.n_iter_ == 1 and len(sae.history_) == 96
+    Xn = X[:500].compute()
+    assert np.isfinite(sae.transform(Xn)).all()
+    assert sae.score(Xn) > 0  # learned something (FVU < 1)
+    with pytest.raises(ValueError, match="chunked along samples only"):
+        Est(4).fit(X.rechunk((1_000, 8)))
+    with pytest.raises(ValueError, match="early_stopping"):
+        Est(4, early_stopping=True).fit(X)

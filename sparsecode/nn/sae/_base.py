@@ -18,6 +18,23 @@ from .module import SparseAutoencoder, _SAEObjective, sae_metrics
 __all__ = ["BaseSAE"]
 
 
+def _is_dask_array(X):
+    mod = type(X).__module__
+    return mod.startswith("dask.") and hasattr(X, "to_delayed")
+
+
+def _scale_of(X):
+    """The scalar input normalisation of the SAEs: ``E||x / scale||^2 = n_features``,
+    computed on ``X / max|X|`` so that it neither overflows (X ~ 1e200) nor underflows
+    (X ~ 1e-200)."""
+    X = np.asarray(X)
+    peak = float(np.abs(X).max()) if X.size else 0.0
+    if not peak > 0:
+        return 1.0
+    msq = float(((X / peak) ** 2).sum(axis=1).mean())
+    return peak * math.sqrt(msq / X.shape[1]) if msq > 0 else 1.0
+
+
 def _geometric_median(X, n_iter=20):
     """Weiszfeld iterations (the pre-bias initialisation of Gao et al.)."""
     m = X.mean(0)
@@ -88,20 +105,17 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
         self
         """
         self._validate_params()
+        self.__dict__.pop("_partial_", None)
+        if _is_dask_array(X):
+            return self._fit_dask(X, callbacks)
         X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
         n_components = self._n_components(n_features)
         self._check_params(n_features, n_components)
         device = self._resolve_device()
+        scale = _scale_of(X)
         with self._seeded():
-            module = self._init_module(
-                dtype=X.dtype, **self._module_kwargs(n_features, n_components))
             Xt = torch.from_numpy(np.array(X, copy=True)).to(device)  # X stays untouched
-            # scalar input normalisation: E||x||^2 = n_features, computed on X / max|X|
-            # so that it neither overflows (X ~ 1e200) nor underflows (X ~ 1e-200)
-            peak = float(Xt.abs().max()) if Xt.numel() else 0.0
-            msq = float(((Xt.double() / peak) ** 2).sum(1).mean()) if peak > 0 else 0.0
-            scale = peak * math.sqrt(msq / n_features) if msq > 0 else 1.0
             Xt = Xt / scale
             X_val = None
             if self.early_stopping:
@@ -114,31 +128,148 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
                         f"n_samples={n_samples}."
                     )
                 X_val, Xt = Xt[perm[:n_val]], Xt[perm[n_val:]]
-            module.reset_parameters(self._decoder_init_norm)
-            with torch.no_grad():
-                sub = Xt[: min(Xt.shape[0], 10000)]
-                module.b_dec.copy_(_geometric_median(sub.double()).to(Xt.dtype))
-            objective = _SAEObjective(
-                activation=self._activation, n_components=n_components,
-                unit_norm_decoder=self._unit_norm_decoder,
-                **self._objective_kwargs(Xt.shape[0]),
-            )
-            trainer = Trainer(
-                objective, learning_rate=self.learning_rate, batch_size=self.batch_size,
-                max_iter=self.max_iter, early_stopping=self.early_stopping,
-                n_iter_no_change=self.n_iter_no_change, tol=self.tol,
-                callbacks=[objective, *callbacks], checkpoint_path=self.checkpoint_path,
-                device=device, generator=self._generator(), verbose=self.verbose,
-                desc=type(self).__name__, distributed=self.distributed,
-            )
+            trainer = self._setup(Xt, n_components, Xt.shape[0], callbacks,
+                                  dtype=X.dtype)
             self.history_ = trainer.fit(
-                module, Xt, validation=None if X_val is None else (X_val,))
-            self._finalize(module, Xt)
+                self.module_, Xt, validation=None if X_val is None else (X_val,))
+            self._finalize(self.module_, Xt)
         self.scale_ = scale
         self.n_iter_ = len(self.history_)
-        self.n_components_ = n_components
         self._sync_from_module(X.dtype)
+        self._after_training()
         return self
+
+    def _setup(self, Xt, n_components, n_samples, callbacks, *, dtype, max_iter=None):
+        """Build ``module_`` (b_dec from ``Xt``, already normalised), its objective and
+        the trainer; runs inside :meth:`_seeded`."""
+        n_features = Xt.shape[1]
+        module = self._init_module(dtype=dtype,
+                                   **self._module_kwargs(n_features, n_components))
+        module.reset_parameters(self._decoder_init_norm)
+        with torch.no_grad():
+            sub = Xt[: min(Xt.shape[0], 10000)]
+            module.b_dec.copy_(_geometric_median(sub.double()).to(Xt.dtype))
+        self.n_components_ = n_components
+        return self._make_trainer(n_samples, callbacks, max_iter=max_iter)
+
+    def _make_trainer(self, n_samples, callbacks=(), *, max_iter=None):
+        objective = _SAEObjective(
+            activation=self._activation, n_components=self.n_components_,
+            unit_norm_decoder=self._unit_norm_decoder,
+            **self._objective_kwargs(n_samples),
+        )
+        return Trainer(
+            objective, learning_rate=self.learning_rate, batch_size=self.batch_size,
+            max_iter=self.max_iter if max_iter is None else max_iter,
+            early_stopping=self.early_stopping and max_iter is None,
+            n_iter_no_change=self.n_iter_no_change, tol=self.tol,
+            callbacks=[objective, *callbacks], checkpoint_path=self.checkpoint_path
+            if max_iter is None else None,
+            device=self._resolve_device(), generator=self._generator(),
+            verbose=self.verbose, desc=type(self).__name__, distributed=self.distributed,
+        )
+
+    def partial_fit(self, X, y=None):
+        """One epoch of training on ``X``, continuing from the previous calls.
+
+        The first call (on an unfitted estimator) initialises the model and the input
+        scale ``scale_`` from ``X``; later calls keep the model, the Adam state and
+        ``scale_``, so a data set too large for memory can be streamed through in
+        chunks (as :meth:`fit` does for a Dask array). After :meth:`fit` it continues
+        from the fitted model (with a new optimizer). No early stopping here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "module_")
+        if first:
+            self._validate_params()
+        X = self._validate_X(X, reset=first)
+        if first:
+            n_components = self._n_components(X.shape[1])
+            self._check_params(X.shape[1], n_components)
+            self.scale_ = _scale_of(X)
+            self.history_ = []
+        Xt = torch.from_numpy(np.array(X, copy=True)).to(self._resolve_device())
+        Xt = Xt / self.scale_
+        trainer = self.__dict__.get("_partial_")
+        if trainer is None:
+            with self._seeded():
+                if first:
+                    trainer = self._setup(Xt, n_components, Xt.shape[0], (),
+                                          dtype=X.dtype, max_iter=1)
+                else:
+                    trainer = self._make_trainer(Xt.shape[0], max_iter=1)
+            self._partial_ = trainer
+        self._train_chunk(trainer, Xt)
+        self._sync_from_module(X.dtype)
+        self._after_training()
+        return self
+
+    def _train_chunk(self, trainer, Xt):
+        """One epoch of ``trainer`` over the normalised chunk ``Xt``."""
+        self.history_.append(trainer.partial_fit(self.module_, Xt))
+        self.n_iter_ = len(self.history_)
+        self._finalize(self.module_, Xt)
+
+    def _fit_dask(self, X, callbacks):
+        """:meth:`fit` on a Dask array: the chunks stream through :meth:`partial_fit`'s
+        loop, ``max_iter`` passes in a seeded order; only one chunk is in memory."""
+        if X.ndim != 2 or len(X.chunks[1]) != 1:
+            raise ValueError(
+                f"X must be a 2-D Dask array chunked along samples only (one chunk "
+                f"along features), got chunks {X.chunks}; use X.rechunk({{1: -1}})."
+            )
+        if self.early_stopping:
+            raise ValueError("early_stopping=True needs X in memory (a validation split); "
+                             "fit a Dask array with early_stopping=False.")
+        if callbacks:
+            raise ValueError("callbacks are not supported when fitting a Dask array.")
+        import dask
+
+        n_samples, n_features = X.shape
+        peak, finite = dask.compute(abs(X).max(), dask.array.isfinite(X).all())
+        if not finite:
+            raise ValueError("Input X contains NaN or infinity.")
+        peak = float(peak)
+        msq = float(((X / peak) ** 2).sum(axis=1).mean().compute()) if peak > 0 else 0.0
+        scale = peak * math.sqrt(msq / n_features) if msq > 0 else 1.0
+        blocks = X.to_delayed().ravel()
+        n_components = self._n_components(n_features)
+        self._check_params(n_features, n_components)
+        first = self._validate_X(blocks[0].compute(), reset=True)
+        self.n_features_in_ = n_features
+        self.scale_ = scale
+        self.history_ = []
+        device = self._resolve_device()
+        with self._seeded():
+            trainer = self._setup(torch.from_numpy(first).to(device) / scale,
+                                  n_components, n_samples, (), dtype=first.dtype,
+                                  max_iter=1)
+            order = np.random.default_rng(self._seed_)
+            for _ in range(self.max_iter):
+                for i in order.permutation(len(blocks)):
+                    chunk = self._validate_X(blocks[i].compute(), reset=False)
+                    self._train_chunk(trainer,
+                                      torch.from_numpy(chunk).to(device) / scale)
+        self.n_iter_ = self.max_iter
+        self._sync_from_module(first.dtype)
+        self._after_training()
+        return self
+
+    def _after_training(self):
+        """Hook run after :meth:`fit` and every :meth:`partial_fit`."""
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_partial_", None)  # the optimizer of partial_fit is not pickled
+        return state
 
     def _finalize(self, module, Xt):
         """Hook run after training on the (normalised) training tensor."""

@@ -319,13 +319,9 @@ class JumpReLUSAE(BaseSAE):
     def _objective_kwargs(self, n_samples):
         return {"alpha": float(self.alpha)}
 
-    def fit(self, X, y=None, *, callbacks=()):
-        super().fit(X, y, callbacks=callbacks)
+    def _after_training(self):
         self.threshold_ = (self._to_numpy(self.module_.jump_threshold, np.float64)
                            * self.scale_)
-        return self
-
-    fit.__doc__ = BaseSAE.fit.__doc__
 
 
 @_doc
