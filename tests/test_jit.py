@@ -112,3 +112,19 @@ assert got == [ref] * 8, (got, ref)
 print("ok")
 """)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_blas_single_thread_limits_small_work_only():
+    from threadpoolctl import threadpool_info
+
+    from sparsecode._jit import SMALL_BLAS_WORK, blas_single_thread
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before = blas_threads()
+    with blas_single_thread(10):
+        assert blas_threads() == {1}
+    assert blas_threads() == before  # restored
+    with blas_single_thread(SMALL_BLAS_WORK + 1):
+        assert blas_threads() == before  # large products keep every thread

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .._jit import num_threads
+from .._jit import blas_single_thread, num_threads
 from ..kernels.dictionary import online_update, sparse_residual, sparse_stats
 from ..utils._validation import check_positive_int, check_random_state, check_signals
 from ._common import (
@@ -93,6 +93,16 @@ def online_step(state, Xb, code_fn, *, batch_size, replace, duplicate_threshold,
     Returns ``(error, n_replaced)`` where ``error`` is the RMS error of the mini-batch
     coded with the dictionary *before* the update (an unbiased running estimate).
     """
+    D = state.D
+    # small products on one BLAS thread (see blas_single_thread: waking BLAS's pool
+    # between the parallel kernels cost more than the products themselves)
+    with blas_single_thread(Xb.shape[0] * D.shape[0] * D.shape[1]):
+        return _online_step(state, Xb, code_fn, replace=replace,
+                            duplicate_threshold=duplicate_threshold, n_jobs=n_jobs,
+                            forget_rate=forget_rate)
+
+
+def _online_step(state, Xb, code_fn, *, replace, duplicate_threshold, n_jobs, forget_rate):
     D, A, B = state.D, state.A, state.B
     dtype = D.dtype
     codes = run_coder(code_fn, Xb, D, D @ D.T)
