@@ -340,8 +340,9 @@ def denoise_image(
 
     Parameters
     ----------
-    image : array-like of shape (height, width)
-        Noisy grayscale image, any real dtype. ``sigma`` is in the image's units.
+    image : array-like or dask.array.Array of shape (height, width)
+        Noisy grayscale image, any real dtype. ``sigma`` is in the image's units. A Dask
+        image is denoised by overlapping tiles (see ``chunks``) and the result is lazy.
     sigma : float
         Noise standard deviation (> 0), e.g. 25 for an 8-bit image at σ = 25, or
         25/255 for the same image scaled to [0, 1].
@@ -406,11 +407,24 @@ def denoise_image(
         Progress bars (tqdm) over K-SVD iterations and coding.
     return_dictionary : bool, default=False
         Also return the dictionary the patches were coded with.
+    chunks : int, tuple or str, default=None
+        Denoise by tiles of this size (dask chunks; a Dask image is rechunked) with
+        :func:`dask.array.map_overlap`: neighbouring tiles overlap by ``patch_size - 1``
+        pixels, so every patch covering a pixel of a tile lies inside the tile and the
+        result equals the whole-image call to float rounding of ``dtype``. The
+        dictionary is trained once, on patches sampled from the whole image (the same
+        draw as without tiles, read one band of rows at a time), and used in every
+        tile. A Dask image uses its own chunks when this is None. Needs dask; tiles run
+        on dask's current scheduler. Chunks smaller than ``patch_size - 1`` are merged.
+        ``verbose`` shows no coding progress for tiles, and an estimator ``coder`` is
+        fitted once per tile.
 
     Returns
     -------
     denoised : ndarray of shape (height, width)
         Same dtype as ``image`` (integer images are rounded and clipped to their dtype).
+        A lazy Dask array (chunked like the tiles) for a Dask ``image``; a NumPy array
+        for a NumPy image with ``chunks``.
     dictionary : ndarray of shape (n_atoms, patch_size ** 2)
         Only with ``return_dictionary=True``.
 
