@@ -320,6 +320,14 @@ def test_minibatch_fit_on_dask_equals_numpy_fit(data, scheduler, chunk):
     assert est.n_features_in_ == 16 and est.n_iter_ == 2
 
 
+def test_batch_dictionary_learning_fit_computes_dask_array(data):
+    X = data[0]
+    ref = DictionaryLearning(20, n_nonzero_coefs=3, max_iter=2, random_state=0).fit(X)
+    est = DictionaryLearning(20, n_nonzero_coefs=3, max_iter=2, random_state=0).fit(
+        da.from_array(X, chunks=(100, -1)))
+    assert_array_equal(est.components_, ref.components_)
+
+
 def test_minibatch_fit_on_dask_shuffled(data):
     X = data[0]
     Xd = da.from_array(X, chunks=(150, -1))
@@ -440,3 +448,13 @@ def test_denoise_dask_bad_input(noisy):
         denoise_image(da.ones((4, 20, 20), chunks=10), 0.1, method="dct")
     with pytest.raises(TypeError, match="real numeric"):
         denoise_image(da.ones((20, 20), dtype=bool, chunks=10), 0.1, method="dct")
+
+
+@pytest.mark.parametrize("patch_size, chunks", [(1, 7), (2, (1, 9)), (3, (13, 9)), (8, (39, 50))])
+def test_denoise_dask_tiny_and_uneven_chunks(patch_size, chunks):
+    img = np.random.default_rng(5).random((40, 50))
+    kw = dict(method="dct", patch_size=patch_size, n_components=max(1, patch_size) ** 2,
+              dtype=np.float64)
+    ref = denoise_image(img, 0.1, **kw)
+    out = denoise_image(da.from_array(img, chunks=chunks), 0.1, **kw)
+    assert_allclose(out.compute(scheduler="sync"), ref, **ROUNDING[np.float64])
