@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .utils._dask import check_dask_rows, is_dask_array, map_method_rows
+
 FLOAT_DTYPES = [np.float64, np.float32]
 
 
@@ -38,21 +40,47 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
             order="C",
         )
 
+    def _dask_transform(self, X, n_out, method="transform"):
+        """Lazy ``method`` over the row blocks of the Dask array ``X`` (fitted ``self``).
+
+        Checked now: the shape, dtype and chunking of ``X`` and its number of features.
+        Each block is then validated by the NumPy ``method`` when it is computed (a NaN
+        raises the NumPy path's ValueError at compute time).
+        """
+        dtype = check_dask_rows(X, n_columns=self.n_features_in_, owner=type(self).__name__)
+        return map_method_rows(self, method, X, n_out=n_out, dtype=dtype)
+
+    def _dask_fit_check(self, X):
+        """``fit``-time check of a Dask ``X``: sets ``n_features_in_`` without computing."""
+        dtype = check_dask_rows(X)
+        self.n_features_in_ = int(X.shape[1])
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return dtype
+
     def inverse_transform(self, X):
         """Reconstruct signals from codes: ``X @ components_``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
-            Codes, as returned by :meth:`transform`.
+        X : array-like or dask.array.Array of shape (n_samples, n_components)
+            Codes, as returned by :meth:`transform`. A Dask array must be chunked along
+            its rows only.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features)
-            Reconstructed signals, in the dtype of the codes (float32 or float64).
+            Reconstructed signals, in the dtype of the codes (float32 or float64). A
+            lazy Dask array with the row chunks of ``X`` for a Dask ``X``.
         """
         check_is_fitted(self)
         from sklearn.utils import check_array
+
+        if is_dask_array(X):
+            n_comp, n_feat = self.components_.shape
+            dtype = check_dask_rows(X, n_columns=n_comp, owner=type(self).__name__,
+                                    what="components")
+            return map_method_rows(self, "inverse_transform", X, n_out=n_feat, dtype=dtype)
 
         codes = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite=True)
         components = self.components_

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import BaseSparseEstimator
+from ..utils._dask import is_dask_array
 from ..utils._validation import check_dictionary, check_n_nonzero_coefs
 from ._fista import fista, ista
 from ._iht import cosamp, iht
@@ -158,7 +159,8 @@ class SparseCoder(BaseSparseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            Only its shape is checked for a Dask array (nothing is computed).
         y : ignored
 
         Returns
@@ -168,7 +170,10 @@ class SparseCoder(BaseSparseEstimator):
         self._validate_params()
         self._check_algorithm_params()
         D = check_dictionary(self.dictionary)
-        X = self._validate_X(X, reset=True)
+        if is_dask_array(X):
+            self._dask_fit_check(X)
+        else:
+            X = self._validate_X(X, reset=True)
         if X.shape[1] != D.shape[1]:
             raise ValueError(
                 f"X has {X.shape[1]} features but dictionary has {D.shape[1]}; "
@@ -185,14 +190,20 @@ class SparseCoder(BaseSparseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            A Dask array must be chunked along its rows only (``X.rechunk({1: -1})``).
 
         Returns
         -------
         codes : ndarray of shape (n_samples, n_components)
-            float32 for float32 input, float64 otherwise.
+            float32 for float32 input, float64 otherwise. For a Dask ``X``, a lazy Dask
+            array with the row chunks of ``X``: each block is coded by the NumPy path
+            when computed, so ``transform(X).compute()`` equals the NumPy call on each
+            block (and a NaN raises its ValueError then, at compute time).
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._dask_transform(X, self.components_.shape[0])
         X = self._validate_X(X, reset=False)
         D = np.ascontiguousarray(self.components_, dtype=X.dtype)
         G = self._gram.astype(X.dtype, copy=False)

@@ -10,7 +10,15 @@ from .._jit import num_threads
 from ..coding import orthogonal_mp
 from ..kernels.dictionary import sparse_residual
 from ..image._dct import overcomplete_dct_dictionary
-from ..image.patches import _axis_counts, _extract, accumulate_patches, patch_grid, sample_patches
+from ..image.patches import (
+    _axis_counts,
+    _extract,
+    _extract_at,
+    accumulate_patches,
+    patch_grid,
+    sample_patches,
+)
+from ..utils._dask import is_dask_array
 from ..utils._validation import check_dictionary, check_positive_int, check_random_state
 
 __all__ = ["denoise_image", "METHODS"]
@@ -41,6 +49,152 @@ def _check_image(image):
     if not np.isfinite(arr).all():
         raise ValueError("image contains NaN or infinity; all pixel values must be finite.")
     return arr
+
+
+def _check_dask_image(image):
+    """Checks of a Dask image; NaN/inf and the float range are found in one lazy pass.
+
+    Returns the largest absolute value of a float image (None for integers).
+    """
+    import dask
+    import dask.array as da
+
+    if image.ndim != 2:
+        raise ValueError(
+            f"image must be a 2-D (grayscale) array, got an array of shape {image.shape}."
+        )
+    if image.dtype.kind == "b" or image.dtype.kind not in "fiu":
+        raise TypeError(f"image must be a real numeric array, got dtype {image.dtype}.")
+    if any(isinstance(n, float) for n in image.shape):
+        raise ValueError("image is a Dask array of unknown shape; call "
+                         "image.compute_chunk_sizes() first.")
+    if image.size == 0:
+        raise ValueError(f"image is empty (shape {image.shape}).")
+    if image.dtype.kind in "iu":
+        return None
+    finite, amax = dask.compute(da.isfinite(image).all(), abs(image).max())
+    if not finite:
+        raise ValueError("image contains NaN or infinity; all pixel values must be finite.")
+    return float(amax)
+
+
+def _sample_patches_dask(image, p, n_patches, rng, dtype):
+    """:func:`~sparsecode.image.patches.sample_patches` (stride 1) of a Dask image.
+
+    The same draw from ``rng`` and the same patches in the same order, extracted from
+    one band of image rows at a time (a row chunk and the ``p - 1`` rows below it).
+    """
+    H, W = image.shape
+    r, c = patch_grid((H, W), p, 1)
+    total = len(r) * len(c)
+    if n_patches >= total:
+        pick = np.arange(total)
+    else:
+        pick = rng.choice(total, size=n_patches, replace=False)
+        pick.sort()
+    rr, cc = r[pick // len(c)], c[pick % len(c)]
+    out = []
+    start = 0
+    for size in image.chunks[0]:
+        sel = (rr >= start) & (rr < start + size)
+        if sel.any():
+            band = np.ascontiguousarray(
+                image[start:min(H, start + size + p - 1)].compute(), dtype=dtype)
+            out.append(_extract_at(band, rr[sel] - start, cc[sel], p, p))
+        start += size
+    return np.concatenate(out)
+
+
+def _accumulate(y, rows, cols, p, code, Dw, sparse_codes, n_jobs, verbose=False):
+    """Sum (float64) of the denoised patches at the corners ``rows x cols`` of ``y``."""
+    H, W = y.shape
+    band = max(1, _BAND_PATCHES // len(cols))
+    acc = np.zeros((H, W), dtype=np.float64)
+    starts = range(0, len(rows), band)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="coding", unit="band", leave=False)
+    for s in starts:
+        r = rows[s:s + band]
+        P = _extract(y, r, cols, p, p)
+        mean = _remove_dc(P)
+        codes = np.asarray(code(P))
+        if codes.shape != (P.shape[0], Dw.shape[0]):
+            raise ValueError(
+                f"coder returned codes of shape {codes.shape}, expected "
+                f"{(P.shape[0], Dw.shape[0])}."
+            )
+        if sparse_codes:  # OMP codes are sparse: reconstruct from the nonzeros only
+            rec = np.zeros_like(P)
+            with num_threads(n_jobs):
+                sparse_residual(np.zeros_like(P), codes, Dw, rec)  # rec = -codes @ D
+            np.subtract(mean, rec, out=rec)
+        else:
+            rec = codes.astype(Dw.dtype, copy=False) @ Dw
+            rec += mean
+        accumulate_patches(acc, rec, r, cols, p)
+    return acc
+
+
+def _finish(acc, counts, y64, lam, out_dtype, clip, R):
+    """``(acc + lam y) / (lam + counts)`` in place, clipped, in the image's dtype."""
+    acc += lam * y64
+    acc /= lam + counts
+    if out_dtype.kind in "iu":
+        info = np.iinfo(out_dtype)
+        lo, hi = info.min, info.max
+        if clip:
+            lo, hi = max(lo, 0), min(hi, R)
+        return np.clip(np.rint(acc), lo, hi).astype(out_dtype)
+    if clip:
+        np.clip(acc, 0.0, R, out=acc)
+    return acc.astype(out_dtype)
+
+
+def _denoise_tile(tile, *, rows, cols, p, grid_chunks, coder, D, tol, n_nonzero_coefs, lam,
+                  clip, R, work_dtype, n_jobs, block_info=None):
+    """One tile of :func:`denoise_image` under :func:`dask.array.map_overlap`.
+
+    ``tile`` is a block of the image (its core) with ``p - 1`` more rows and columns on
+    each interior side. The core gets what the whole-image call computes there: every
+    grid patch covering a core pixel lies inside the tile and is coded on its own, and
+    the counts of the core are those of the whole grid. The margins of the returned
+    tile are zeros, trimmed by ``map_overlap``.
+    """
+    depth = p - 1
+    i, j = block_info[0]["chunk-location"]
+    a, c = int(sum(grid_chunks[0][:i])), int(sum(grid_chunks[1][:j]))  # core start
+    b, d = a + grid_chunks[0][i], c + grid_chunks[1][j]
+    r0, c0 = max(0, a - depth), max(0, c - depth)  # tile start, global
+    sel_r = rows[(rows >= a - depth) & (rows < b)] - r0  # the patches covering the core
+    sel_c = cols[(cols >= c - depth) & (cols < d)] - c0
+    y = np.ascontiguousarray(tile, dtype=work_dtype)
+    Dw = np.ascontiguousarray(D, dtype=work_dtype)
+    code = _make_coder(coder, Dw, tol, n_nonzero_coefs, n_jobs)
+    acc = _accumulate(y, sel_r, sel_c, p, code, Dw, coder is None, n_jobs)
+    core = (slice(a - r0, b - r0), slice(c - c0, d - c0))
+    counts = np.outer(_axis_counts(tile.shape[0], sel_r, p),
+                      _axis_counts(tile.shape[1], sel_c, p))[core]
+    out = np.zeros(tile.shape, dtype=tile.dtype)
+    out[core] = _finish(acc[core], counts, np.asarray(tile[core], dtype=np.float64), lam,
+                        tile.dtype, clip, R)
+    return out
+
+
+def _denoise_tiles(image, rows, cols, p, **params):
+    """Lazy :func:`denoise_image` of a Dask image by overlapping tiles."""
+    import dask.array as da
+    from dask.array.overlap import ensure_minimum_chunksize
+
+    depth = p - 1
+    if depth:  # every chunk at least as deep as the overlap (map_overlap's requirement)
+        image = image.rechunk(tuple(ensure_minimum_chunksize(depth, ch) for ch in image.chunks))
+    return da.map_overlap(
+        _denoise_tile, image, depth=depth, boundary="none", trim=True, allow_rechunk=False,
+        dtype=image.dtype, meta=np.empty((0, 0), dtype=image.dtype), rows=rows, cols=cols,
+        p=p, grid_chunks=image.chunks, **params,
+    )
 
 
 def _check_positive_real(value, name):
@@ -159,6 +313,7 @@ def denoise_image(
     n_jobs=None,
     verbose=False,
     return_dictionary=False,
+    chunks=None,
 ):
     r"""Denoise a grayscale image by sparse coding of its overlapping patches.
 
@@ -185,8 +340,9 @@ def denoise_image(
 
     Parameters
     ----------
-    image : array-like of shape (height, width)
-        Noisy grayscale image, any real dtype. ``sigma`` is in the image's units.
+    image : array-like or dask.array.Array of shape (height, width)
+        Noisy grayscale image, any real dtype. ``sigma`` is in the image's units. A Dask
+        image is denoised by overlapping tiles (see ``chunks``) and the result is lazy.
     sigma : float
         Noise standard deviation (> 0), e.g. 25 for an 8-bit image at σ = 25, or
         25/255 for the same image scaled to [0, 1].
@@ -251,11 +407,24 @@ def denoise_image(
         Progress bars (tqdm) over K-SVD iterations and coding.
     return_dictionary : bool, default=False
         Also return the dictionary the patches were coded with.
+    chunks : int, tuple or str, default=None
+        Denoise by tiles of this size (dask chunks; a Dask image is rechunked) with
+        :func:`dask.array.map_overlap`: neighbouring tiles overlap by ``patch_size - 1``
+        pixels, so every patch covering a pixel of a tile lies inside the tile and the
+        result equals the whole-image call to float rounding of ``dtype``. The
+        dictionary is trained once, on patches sampled from the whole image (the same
+        draw as without tiles, read one band of rows at a time), and used in every
+        tile. A Dask image uses its own chunks when this is None. Needs dask; tiles run
+        on dask's current scheduler. Chunks smaller than ``patch_size - 1`` are merged.
+        ``verbose`` shows no coding progress for tiles, and an estimator ``coder`` is
+        fitted once per tile.
 
     Returns
     -------
     denoised : ndarray of shape (height, width)
         Same dtype as ``image`` (integer images are rounded and clipped to their dtype).
+        A lazy Dask array (chunked like the tiles) for a Dask ``image``; a NumPy array
+        for a NumPy image with ``chunks``.
     dictionary : ndarray of shape (n_atoms, patch_size ** 2)
         Only with ``return_dictionary=True``.
 
@@ -287,7 +456,18 @@ def denoise_image(
     >>> bool(psnr(clean, out, data_range=255) > psnr(clean, noisy, data_range=255) + 3)
     True
     """
-    arr = _check_image(image)
+    lazy = is_dask_array(image)
+    tiled = lazy or chunks is not None
+    if tiled:
+        import dask.array as da
+
+        arr = image if lazy else da.from_array(_check_image(image), chunks=chunks)
+        if lazy and chunks is not None:
+            arr = arr.rechunk(chunks)
+        amax = _check_dask_image(arr)
+    else:
+        arr = _check_image(image)
+        amax = None
     sigma = _check_positive_real(sigma, "sigma")
     m = _resolve_method(method)
     p = check_positive_int(patch_size, "patch_size")
@@ -303,7 +483,10 @@ def denoise_image(
             f"stride must be <= patch_size={p} so that every pixel is covered, got {stride}."
         )
     C = _check_positive_real(C, "C")
-    R = _resolve_data_range(arr, data_range)
+    if data_range is None and amax is not None:  # the Dask image's max, already computed
+        R = 1.0 if amax <= 2.0 else 255.0
+    else:
+        R = _resolve_data_range(arr, data_range)
     if lam is None:
         lam = 30.0 / (sigma * 255.0 / R)
     else:
@@ -322,8 +505,9 @@ def denoise_image(
     if work_dtype is None:
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
     out_dtype = arr.dtype
-    y64 = np.asarray(arr, dtype=np.float64)
-    y = np.ascontiguousarray(arr, dtype=work_dtype)
+    if not tiled:
+        y64 = np.asarray(arr, dtype=np.float64)
+        y = np.ascontiguousarray(arr, dtype=work_dtype)
     tol = (C * sigma) ** 2 * p * p  # squared residual norm target
 
     if dictionary is None:
@@ -344,7 +528,10 @@ def denoise_image(
             random_state if not isinstance(random_state, np.random.Generator)
             else int(random_state.integers(2**31 - 1))
         )
-        Xtr = sample_patches(y, p, max_patches, random_state=rng)
+        if tiled:
+            Xtr = _sample_patches_dask(arr, p, max_patches, rng, work_dtype)
+        else:
+            Xtr = sample_patches(y, p, max_patches, random_state=rng)
         _remove_dc(Xtr)
         if m == "ksvd":
             if Xtr.shape[0] < D.shape[0]:
@@ -376,48 +563,19 @@ def denoise_image(
                 )
         D = np.ascontiguousarray(D, dtype=np.float64)
 
+    rows, cols = patch_grid((H, W), p, stride)
+    if tiled:
+        out = _denoise_tiles(
+            arr, rows, cols, p, coder=coder, D=D, tol=tol, n_nonzero_coefs=n_nonzero_coefs,
+            lam=lam, clip=clip, R=R, work_dtype=work_dtype, n_jobs=n_jobs,
+        )
+        if not lazy:
+            out = out.compute()
+        return (out, D) if return_dictionary else out
+
     Dw = np.ascontiguousarray(D, dtype=work_dtype)
     code = _make_coder(coder, Dw, tol, n_nonzero_coefs, n_jobs)
-
-    rows, cols = patch_grid((H, W), p, stride)
-    band = max(1, _BAND_PATCHES // len(cols))
-    acc = np.zeros((H, W), dtype=np.float64)
-    starts = range(0, len(rows), band)
-    if verbose:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="coding", unit="band", leave=False)
-    for s in starts:
-        r = rows[s:s + band]
-        P = _extract(y, r, cols, p, p)
-        mean = _remove_dc(P)
-        codes = np.asarray(code(P))
-        if codes.shape != (P.shape[0], Dw.shape[0]):
-            raise ValueError(
-                f"coder returned codes of shape {codes.shape}, expected "
-                f"{(P.shape[0], Dw.shape[0])}."
-            )
-        if coder is None:  # OMP codes are sparse: reconstruct from the nonzeros only
-            rec = np.zeros_like(P)
-            with num_threads(n_jobs):
-                sparse_residual(np.zeros_like(P), codes, Dw, rec)  # rec = -codes @ D
-            np.subtract(mean, rec, out=rec)
-        else:
-            rec = codes.astype(work_dtype, copy=False) @ Dw
-            rec += mean
-        accumulate_patches(acc, rec, r, cols, p)
+    acc = _accumulate(y, rows, cols, p, code, Dw, coder is None, n_jobs, verbose)
     counts = np.outer(_axis_counts(H, rows, p), _axis_counts(W, cols, p))
-    acc += lam * y64
-    acc /= lam + counts
-
-    if out_dtype.kind in "iu":
-        info = np.iinfo(out_dtype)
-        lo, hi = info.min, info.max
-        if clip:
-            lo, hi = max(lo, 0), min(hi, R)
-        out = np.clip(np.rint(acc), lo, hi).astype(out_dtype)
-    else:
-        if clip:
-            np.clip(acc, 0.0, R, out=acc)
-        out = acc.astype(out_dtype)
+    out = _finish(acc, counts, y64, lam, out_dtype, clip, R)
     return (out, D) if return_dictionary else out

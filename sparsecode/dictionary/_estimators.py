@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import BaseSparseEstimator
+from ..utils._dask import check_dask_rows, is_dask_array, iter_row_blocks
 from ..utils._validation import check_random_state
 from ._batch import BATCH_UPDATES, learn_batch
 from ._common import CODERS, INITS, IterationRecord, resolve_coder, run_coder
@@ -43,14 +44,19 @@ class _DictionaryMixin:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            A Dask array must be chunked along its rows only (``X.rechunk({1: -1})``).
 
         Returns
         -------
         codes : ndarray of shape (n_samples, n_components)
-            In ``X``'s dtype (float32 or float64).
+            In ``X``'s dtype (float32 or float64). For a Dask ``X``, a lazy Dask array
+            with the row chunks of ``X``, each block coded by the NumPy path when
+            computed (a NaN raises the NumPy path's ValueError at compute time).
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._dask_transform(X, self.components_.shape[0])
         X = self._validate_X(X, reset=False)
         D = self.components_.astype(X.dtype, copy=False)
         return run_coder(self._coder(D.shape[0]), X, D, D @ D.T)
@@ -318,10 +324,62 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         self.n_steps_ = self._state.n_steps
         self.error_ = np.array([r.error for r in self._records], dtype=np.float64)
 
+    def _run_blocks(self, X, shuffle):
+        """Mini-batches over the row blocks of the Dask array ``X``, one block at a time.
+
+        Rows left at the end of a block (fewer than ``batch_size``) are carried into the
+        next one, so the mini-batches are those of the concatenated array and the last
+        one may be short, as on NumPy input. With ``shuffle`` the blocks are visited in
+        a random order and the rows of each block are permuted. Returns False if the
+        callback stopped.
+        """
+        bs = self.batch_size
+        order = self._rng.permutation(X.numblocks[0]) if shuffle else None
+        carry = None
+        for block in iter_row_blocks(X, order):
+            if block.shape[0] == 0:
+                continue
+            block = self._validate_X(block, reset=False)
+            if shuffle:
+                block = block[self._rng.permutation(block.shape[0])]
+            if carry is not None:
+                block = np.concatenate([carry, block])
+                carry = None
+            n_full = block.shape[0] - block.shape[0] % bs
+            if n_full and not self._run_batches(block[:n_full], None):
+                return False
+            if n_full < block.shape[0]:
+                carry = block[n_full:].copy()
+            del block
+        return True if carry is None else self._run_batches(carry, None)
+
+    def _first_block(self, X):
+        for block in iter_row_blocks(X):
+            if block.shape[0]:
+                return self._validate_X(block, reset=False)
+        raise ValueError(f"X has no samples (shape {X.shape}).")
+
     def fit(self, X, y=None):
-        """Learn the dictionary from ``X``, ``max_iter`` epochs; returns ``self``."""
+        """Learn the dictionary from ``X``, ``max_iter`` epochs; returns ``self``.
+
+        Parameters
+        ----------
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            A Dask array (chunked along its rows only) is streamed: its blocks are
+            computed one at a time, in order, and go through the mini-batches as
+            :meth:`partial_fit` would take them, so memory stays bounded by a block.
+            With ``shuffle=False`` the result equals ``fit`` on the computed array;
+            with ``shuffle=True`` each epoch visits the blocks in a random order and
+            permutes the rows within each block (not across blocks). With
+            ``max_iter=0`` and ``init="data"`` the atoms come from the first block.
+        y : ignored
+        """
         self._validate_params()
-        X = self._validate_X(X, reset=True)
+        lazy = is_dask_array(X)
+        if lazy:
+            self._dask_fit_check(X)
+        else:
+            X = self._validate_X(X, reset=True)
         self._reset()
         self._rng = check_random_state(self.random_state)
         self._records = []
@@ -331,21 +389,29 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         n_epochs = 0
         with progress(self.max_iter, self.verbose, "online") as bar:
             for _ in range(self.max_iter):
-                order = self._rng.permutation(X.shape[0]) if self.shuffle else None
-                go = self._run_batches(X, order)
+                if lazy:
+                    go = self._run_blocks(X, self.shuffle)
+                else:
+                    order = self._rng.permutation(X.shape[0]) if self.shuffle else None
+                    go = self._run_batches(X, order)
                 n_epochs += 1
                 bar.update(1)
                 if not go:
                     break
         if not hasattr(self, "_state"):  # max_iter == 0
-            self._state = start_online(X, self._n_components(X.shape[1]), self.init,
+            X0 = self._first_block(X) if lazy else X
+            self._state = start_online(X0, self._n_components(X0.shape[1]), self.init,
                                        self._rng)
         self.n_iter_ = n_epochs
         self._publish()
         return self
 
     def partial_fit(self, X, y=None):
-        """Update the dictionary with the mini-batches of ``X`` (in order); returns self."""
+        """Update the dictionary with the mini-batches of ``X`` (in order); returns self.
+
+        A Dask ``X`` (chunked along its rows only) is streamed block by block, in order,
+        with the same mini-batches as its computed array.
+        """
         first = not hasattr(self, "_state")
         if first:
             self._validate_params()
@@ -353,7 +419,14 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
             self._records = []
             self._start = time.perf_counter()
             self.n_iter_ = 0
-        X = self._validate_X(X, reset=first)
-        self._run_batches(X, None)
+        if is_dask_array(X):
+            if first:
+                self._dask_fit_check(X)
+            else:
+                check_dask_rows(X, n_columns=self.n_features_in_, owner=type(self).__name__)
+            self._run_blocks(X, False)
+        else:
+            X = self._validate_X(X, reset=first)
+            self._run_batches(X, None)
         self._publish()
         return self
