@@ -394,7 +394,7 @@ def test_sae_fit_dask_streams_chunks_with_bounded_memory(Est):
     Xn = X[:500].compute()
     assert np.isfinite(sae.transform(Xn)).all()
     assert sae.score(Xn) > 0  # learned something (FVU < 1)
-    with pytest.raises(ValueError, match="chunked along samples only"):
+    with pytest.raises(ValueError, match="chunked along its features"):
         Est(4).fit(X.rechunk((1_000, 8)))
     with pytest.raises(ValueError, match="early_stopping"):
         Est(4, early_stopping=True).fit(X)

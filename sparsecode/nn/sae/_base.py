@@ -11,16 +11,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ...base import BaseSparseEstimator
+from ...utils._dask import check_dask_rows, is_dask_array, iter_row_blocks
 from .._estimator import TorchEstimatorMixin
 from .._training import Trainer
 from .module import SparseAutoencoder, _SAEObjective, sae_metrics
 
 __all__ = ["BaseSAE"]
-
-
-def _is_dask_array(X):
-    mod = type(X).__module__
-    return mod.startswith("dask.") and hasattr(X, "to_delayed")
 
 
 def _scale_of(X):
@@ -106,7 +102,7 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
         """
         self._validate_params()
         self.__dict__.pop("_partial_", None)
-        if _is_dask_array(X):
+        if is_dask_array(X):
             return self._fit_dask(X, callbacks)
         X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
@@ -221,11 +217,7 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
     def _fit_dask(self, X, callbacks):
         """:meth:`fit` on a Dask array: the chunks stream through :meth:`partial_fit`'s
         loop, ``max_iter`` passes in a seeded order; only one chunk is in memory."""
-        if X.ndim != 2 or len(X.chunks[1]) != 1:
-            raise ValueError(
-                f"X must be a 2-D Dask array chunked along samples only (one chunk "
-                f"along features), got chunks {X.chunks}; use X.rechunk({{1: -1}})."
-            )
+        check_dask_rows(X, name="X")
         if self.early_stopping:
             raise ValueError("early_stopping=True needs X in memory (a validation split); "
                              "fit a Dask array with early_stopping=False.")
@@ -240,10 +232,9 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
         peak = float(peak)
         msq = float(((X / peak) ** 2).sum(axis=1).mean().compute()) if peak > 0 else 0.0
         scale = peak * math.sqrt(msq / n_features) if msq > 0 else 1.0
-        blocks = X.to_delayed().ravel()
         n_components = self._n_components(n_features)
         self._check_params(n_features, n_components)
-        first = self._validate_X(blocks[0].compute(), reset=True)
+        first = self._validate_X(next(iter_row_blocks(X, [0])), reset=True)
         self.n_features_in_ = n_features
         self.scale_ = scale
         self.history_ = []
@@ -254,8 +245,8 @@ class BaseSAE(TorchEstimatorMixin, BaseSparseEstimator):
                                   max_iter=1)
             order = np.random.default_rng(self._seed_)
             for _ in range(self.max_iter):
-                for i in order.permutation(len(blocks)):
-                    chunk = self._validate_X(blocks[i].compute(), reset=False)
+                for chunk in iter_row_blocks(X, order.permutation(X.numblocks[0])):
+                    chunk = self._validate_X(chunk, reset=False)
                     self._train_chunk(trainer,
                                       torch.from_numpy(chunk).to(device) / scale)
         self.n_iter_ = self.max_iter
