@@ -61,6 +61,12 @@ class SparseCoder(BaseSparseEstimator):
     :math:`\|z\|_0 \le` ``n_nonzero_coefs`` by normalised iterative hard thresholding
     or CoSaMP.
 
+    Like scikit-learn's :class:`~sklearn.decomposition.SparseCoder`, the coder is
+    stateless: given a dictionary it transforms without :meth:`fit`
+    (``SparseCoder(D).transform(X)``); :meth:`fit` only validates, stores the
+    dictionary in ``components_`` with its Gram matrix (saving that product on every
+    later call) and sets ``n_features_in_``, as pipelines expect.
+
     Parameters
     ----------
     dictionary : array-like of shape (n_components, n_features)
@@ -153,8 +159,35 @@ class SparseCoder(BaseSparseEstimator):
                     f"applies to {', '.join(map(repr, users))}."
                 )
 
+    def __sklearn_is_fitted__(self):
+        # Stateless, as scikit-learn's SparseCoder: the dictionary is a parameter, so
+        # the coder is ready to transform as soon as it is constructed.
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
+    def _state(self, dtype):
+        """``(D, G)`` in ``dtype``: from :meth:`fit`, or validated from ``dictionary``
+        (an unfitted coder; nothing is stored on the estimator)."""
+        if hasattr(self, "components_"):
+            D, G = self.components_, self._gram
+        else:
+            self._validate_params()
+            self._check_algorithm_params()
+            D = check_dictionary(self.dictionary)
+            check_n_nonzero_coefs(self.n_nonzero_coefs, D.shape[0])
+            G = None
+        D = np.ascontiguousarray(D, dtype=dtype)
+        G = D @ D.T if G is None else G.astype(dtype, copy=False)
+        return D, G
+
     def fit(self, X, y=None):
         """Validate the dictionary and ``X``; the dictionary is not learned.
+
+        Optional (:meth:`transform` works on an unfitted coder); kept for pipelines.
 
         Parameters
         ----------
@@ -194,8 +227,12 @@ class SparseCoder(BaseSparseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        D = np.ascontiguousarray(self.components_, dtype=X.dtype)
-        G = self._gram.astype(X.dtype, copy=False)
+        D, G = self._state(X.dtype)
+        if X.shape[1] != D.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features but dictionary has {D.shape[1]}; "
+                f"X must have shape (n_samples, {D.shape[1]})."
+            )
         algorithm = self.algorithm
         if algorithm == "omp":
             max_k, tol = _resolve_stopping(self.n_nonzero_coefs, self.tol, *D.shape[::-1])
@@ -217,3 +254,29 @@ class SparseCoder(BaseSparseEstimator):
         return solver(X, D, n_nonzero_coefs=self.n_nonzero_coefs,
                       max_iter=self.max_iter or (500 if algorithm == "iht" else 100),
                       tol=self.solver_tol, n_jobs=self.n_jobs)
+
+    def inverse_transform(self, X):
+        """Reconstruct signals from codes: ``X @ dictionary``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features)
+            In the dtype of the codes (float32 or float64).
+        """
+        if hasattr(self, "components_"):
+            return super().inverse_transform(X)
+        from sklearn.utils import check_array
+
+        codes = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=True)
+        D, _ = self._state(codes.dtype)
+        if codes.shape[1] != D.shape[0]:
+            raise ValueError(
+                f"X has {codes.shape[1]} columns but the dictionary has {D.shape[0]} "
+                f"atoms; codes must have shape (n_samples, {D.shape[0]})."
+            )
+        return codes @ D
