@@ -9,7 +9,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import BaseSparseEstimator
-from ..utils._validation import check_dictionary, check_n_nonzero_coefs
+from ..utils._validation import (
+    check_dictionary,
+    check_n_nonzero_coefs,
+    check_not_transposed,
+)
 from ._fista import fista, ista
 from ._iht import cosamp, iht
 from ._lars import _lars_codes
@@ -34,7 +38,7 @@ ALGORITHMS = {
 #: Defaults of the parameters that only some algorithms use (so that a user setting one
 #: an algorithm ignores gets an error instead of silence).
 _NEUTRAL = {"tol": None, "positive": False, "max_iter": None, "solver_tol": 1e-6,
-            "alpha": 1.0}
+            "alpha": 1.0, "n_nonzero_coefs": None}
 
 
 class SparseCoder(BaseSparseEstimator):
@@ -203,6 +207,7 @@ class SparseCoder(BaseSparseEstimator):
         D = check_dictionary(self.dictionary)
         X = self._validate_X(X, reset=True)
         if X.shape[1] != D.shape[1]:
+            check_not_transposed(D.shape, X.shape[1])
             raise ValueError(
                 f"X has {X.shape[1]} features but dictionary has {D.shape[1]}; "
                 f"X must have shape (n_samples, {D.shape[1]})."
@@ -229,6 +234,7 @@ class SparseCoder(BaseSparseEstimator):
         X = self._validate_X(X, reset=False)
         D, G = self._state(X.dtype)
         if X.shape[1] != D.shape[1]:
+            check_not_transposed(D.shape, X.shape[1])
             raise ValueError(
                 f"X has {X.shape[1]} features but dictionary has {D.shape[1]}; "
                 f"X must have shape (n_samples, {D.shape[1]})."

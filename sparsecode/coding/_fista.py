@@ -90,7 +90,7 @@ def _check_operator_or_dictionary(dictionary, X, name="dictionary"):
     dtype = np.float32 if (D.dtype == np.float32 and np.asarray(X).dtype == np.float32) \
         else np.float64
     D = D.astype(dtype, copy=False)
-    X = check_signals(X, n_features=D.shape[1], dtype=dtype)
+    X = check_signals(X, n_features=D.shape[1], dtype=dtype, dictionary_shape=D.shape)
     return _DenseDictionary(D), X, D
 
 
