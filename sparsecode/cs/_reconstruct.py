@@ -18,7 +18,7 @@ from ..operators import (
 )
 from ..operators._image import check_image_shape, check_ratio
 from ..utils._validation import _as_float_array, check_positive_int, check_tol
-from ._solvers import l1_solve
+from ._solvers import IterateTracker, l1_solve
 
 #: Reconstruction methods, name -> description (the error message lists them).
 METHODS = {
@@ -379,7 +379,7 @@ def _tv_solve(y, operator, shape, alpha, *, x0, max_iter, tol, callback, n_stage
         stages = [(a, per) for a in np.geomspace(20.0 * alpha, alpha, n_stages)[:-1]]
     stages.append((alpha, max_iter - sum(n for _, n in stages)))
     x = np.asarray(x0, dtype=np.float64).reshape(1, -1)
-    progress = None if callback is None else (lambda it, codes: callback(1))
+    tracker = IterateTracker(callback)
     converged = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -389,18 +389,26 @@ def _tv_solve(y, operator, shape, alpha, *, x0, max_iter, tol, callback, n_stage
                                                       max_num_iter=50).ravel() for v in V])
 
             x, info = fista(y[None, :], operator, prox=prox, lipschitz=lipschitz,
-                            restart=False, max_iter=n, tol=tol, init=x, callback=progress,
+                            restart=False, max_iter=n, tol=tol, init=x, callback=tracker,
                             return_info=True)
             converged = bool(info.converged[0])
     if not converged:
         warnings.warn(f"TV-FISTA did not converge within max_iter={max_iter} iterations "
-                      f"(tol={tol}); increase max_iter or tol.", ConvergenceWarning,
+                      f"(tol={tol}; the last relative change of the iterate was "
+                      f"{tracker.change:.2g}); increase max_iter or tol.", ConvergenceWarning,
                       stacklevel=3)
     return x[0]
 
 
+#: Smallest image side SSIM works on (scikit-image's default 7x7 window).
+SSIM_MIN_SIDE = 7
+
+
 def image_quality(reference, image, *, data_range=1.0):
-    """PSNR (dB) and SSIM of ``image`` against ``reference`` (scikit-image metrics)."""
+    """PSNR (dB) and SSIM of ``image`` against ``reference`` (scikit-image metrics).
+
+    Raises a ValueError for images smaller than SSIM's 7x7 window.
+    """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     reference = check_image(reference, "reference")
@@ -409,6 +417,10 @@ def image_quality(reference, image, *, data_range=1.0):
         raise ValueError(
             f"image must have the shape of reference {reference.shape}, got {image.shape}."
         )
+    if min(reference.shape) < SSIM_MIN_SIDE:
+        raise ValueError(
+            f"image of shape {reference.shape} is smaller than SSIM's {SSIM_MIN_SIDE}x"
+            f"{SSIM_MIN_SIDE} window; compute PSNR alone (sparsecode.image.psnr).")
     psnr = peak_signal_noise_ratio(reference, image, data_range=data_range)
     ssim = structural_similarity(reference, image, data_range=data_range)
     return float(psnr), float(ssim)

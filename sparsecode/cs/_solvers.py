@@ -12,6 +12,27 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+class IterateTracker:
+    r"""A FISTA ``callback`` that records the relative change of the iterate,
+    :math:`\|z_k - z_{k-1}\| / \|z_k\|`, and forwards each iteration to ``progress(1)``
+    (a tqdm bar's ``update``). ``change`` is the last value (NaN before two iterates):
+    what a warning reports as the tolerance reached when ``max_iter`` ran out."""
+
+    def __init__(self, progress=None):
+        self.progress = progress
+        self.previous = None
+        self.change = float("nan")
+
+    def __call__(self, it, codes):
+        if self.previous is not None and self.previous.shape == codes.shape:
+            norm = float(np.linalg.norm(codes))
+            self.change = float(np.linalg.norm(codes - self.previous)) / max(norm, 1e-300)
+        self.previous = codes
+        if self.progress is not None:
+            self.progress(1)
+        return False
+
+
 def l1_solve(y, operator, alpha, *, init, lipschitz, max_iter, tol, weights=None,
              n_stages=10, callback=None):
     r"""Solve :math:`\min_c \tfrac12\|y - Mc\|_2^2 + \alpha\sum_j w_j|c_j|` for one signal.
@@ -25,8 +46,8 @@ def l1_solve(y, operator, alpha, *, init, lipschitz, max_iter, tol, weights=None
     stage warm-started from the previous one; the second half solves at ``alpha``
     until ``tol``. Started from the back-projection, where the data term is already
     zero, plain FISTA with a small ``alpha`` barely moves; continuation reaches the
-    solution in a few hundred iterations. ``callback(k)`` is called after each stage.
-    Returns ``(c, n_iter)``.
+    solution in a few hundred iterations. ``callback(1)`` is called after each
+    iteration. Returns ``(c, n_iter)``.
     """
     from ..coding._fista import fista
 
@@ -39,21 +60,22 @@ def l1_solve(y, operator, alpha, *, init, lipschitz, max_iter, tol, weights=None
     final = max_iter - sum(n for _, n in stages)
     c = init[None, :]
     done = 0
+    tracker = IterateTracker(callback)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for a, n in stages:
             c, info = fista(y[None, :], operator, alpha=float(a), weights=weights, max_iter=n,
-                            tol=tol, lipschitz=lipschitz, init=c, return_info=True)
+                            tol=tol, lipschitz=lipschitz, init=c, callback=tracker,
+                            return_info=True)
             done += int(info.n_iter[0])
-            if callback is not None:
-                callback(n)
+        tracker.previous = None
         c, info = fista(y[None, :], operator, alpha=alpha, weights=weights, max_iter=final,
-                        tol=tol, lipschitz=lipschitz, init=c, return_info=True)
+                        tol=tol, lipschitz=lipschitz, init=c, callback=tracker,
+                        return_info=True)
     done += int(info.n_iter[0])
-    if callback is not None:
-        callback(final)
     if not info.converged[0]:
         warnings.warn(f"fista did not converge within max_iter={max_iter} iterations "
-                      f"(tol={tol}); increase max_iter or tol.", ConvergenceWarning,
+                      f"(tol={tol}; the last relative change of the iterate was "
+                      f"{tracker.change:.2g}); increase max_iter or tol.", ConvergenceWarning,
                       stacklevel=3)
     return c[0], done
