@@ -249,11 +249,11 @@ def test_denoise_image_stride_trades_quality_for_speed(crop):
 
 
 def _set12():
-    from conftest import data_dir_or_none
-
-    root = data_dir_or_none()
-    path = None if root is None else Path(root) / "Set12" / "02.png"
-    return path if path is not None and path.exists() else None
+    # The rule of conftest.data_dir_or_none (importing it by name would clash with
+    # tests/nn/conftest.py): $SPARSECODE_DATA, else the repository's datasets/ folder.
+    root = os.environ.get("SPARSECODE_DATA") or Path(__file__).resolve().parent.parent / "datasets"
+    path = Path(root) / "Set12" / "02.png"
+    return path if path.exists() else None
 
 
 @pytest.mark.slow
