@@ -37,6 +37,17 @@ def machine():
             f"Python {platform.python_version()}; load average at start {load:.2f}")
 
 
+def portable(text):
+    """``text`` (a recorded command line) without this machine's folders: the value of
+    ``$SPARSECODE_DATA`` becomes ``$SPARSECODE_DATA`` and paths inside the repository
+    become relative to it, so that a results table names no absolute path."""
+    data = os.environ.get("SPARSECODE_DATA")
+    if data:
+        text = text.replace(os.path.abspath(data).rstrip(os.sep), "$SPARSECODE_DATA")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return text.replace(repo + os.sep, "")
+
+
 def header(title):
     import numpy
     import sklearn
@@ -49,7 +60,7 @@ def header(title):
     lines = [
         f"# {title}",
         "",
-        f"- command: `python {' '.join(sys.argv)}`",
+        f"- command: `python {portable(' '.join(sys.argv))}`",
         f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {machine()}",
         f"- versions: numpy {numpy.__version__}, scikit-learn {sklearn.__version__}, "

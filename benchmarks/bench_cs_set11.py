@@ -10,7 +10,7 @@ PSNR of the literature.
 
 Usage::
 
-    python benchmarks/bench_cs_set11.py --data /work/shared/data/Set11
+    python benchmarks/bench_cs_set11.py --data path/to/Set11      # or set SPARSECODE_DATA
     python benchmarks/bench_cs_set11.py --quick          # 2 cropped images, 2 ratios
 
 Images come from ``--data`` or ``$SPARSECODE_DATA`` (a folder that holds the .tif
@@ -183,7 +183,10 @@ def main(argv=None):
         images = [(n, im[:99, :99]) for n, im in images[:2]]
         args.ratios = [0.1, 0.5]
         args.out = args.out + "_quick"
-    command = {"argv": "python benchmarks/bench_cs_set11.py " + " ".join(argv or sys.argv[1:]),
+    from _common import portable
+
+    command = {"argv": portable("python benchmarks/bench_cs_set11.py "
+                                + " ".join(argv or sys.argv[1:])),
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "n_images": len(images), "images": ", ".join(n for n, _ in images),
                "fresh": args.fresh or args.quick}

@@ -13,7 +13,7 @@ process: import, JIT-cache load, read, add noise, K-SVD, code, write).
 
 Usage::
 
-    python benchmarks/bench_denoise_set12.py --data /work/shared/data/Set12 --sigmas 25
+    python benchmarks/bench_denoise_set12.py --data path/to/Set12 --sigmas 25
     python benchmarks/bench_denoise_set12.py --quick        # 2 images, 1 sigma, small K-SVD
 
 The data folder is ``--data`` or ``$SPARSECODE_DATA/Set12``. Results go to
@@ -291,7 +291,9 @@ def main(argv=None):
     bm3d = None if args.no_bm3d else _bm3d()
     if bm3d is None and not args.no_bm3d:
         print("bm3d not installed: BM3D columns skipped (pip install bm3d)", file=sys.stderr)
-    command = "python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:]))
+    from _common import portable
+
+    command = portable("python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:])))
     loads = [_load()]
     print(loads[0], flush=True)
     # warm the JIT caches outside the timings

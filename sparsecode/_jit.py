@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import numbers
 import os
 import threading
 from contextlib import contextmanager
 
 import numba
+import numpy as np
 
 #: Kernels are cached on disk next to their module (``__pycache__``) unless the user
 #: asks otherwise, so that the JIT cost is paid once per installation.
@@ -122,6 +124,10 @@ def resolve_n_jobs(n_jobs):
     ``None`` means all the threads Numba was started with, ``-1`` likewise, ``-2`` all
     but one, and a positive integer that many (capped at the available threads).
     """
+    if n_jobs is not None and (isinstance(n_jobs, (bool, np.bool_))
+                               or not isinstance(n_jobs, numbers.Integral)):
+        raise TypeError(f"n_jobs must be None or an integer (-1: all threads), got "
+                        f"{type(n_jobs).__name__} {n_jobs!r}.")
     available = numba.config.NUMBA_NUM_THREADS
     if n_jobs is None or n_jobs == -1:
         return available

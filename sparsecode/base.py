@@ -47,7 +47,8 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
         Each block is then validated by the NumPy ``method`` when it is computed (a NaN
         raises the NumPy path's ValueError at compute time).
         """
-        dtype = check_dask_rows(X, n_columns=self.n_features_in_, owner=type(self).__name__)
+        dtype = check_dask_rows(X, n_columns=getattr(self, "n_features_in_", None),
+                                owner=type(self).__name__)
         return map_method_rows(self, method, X, n_out=n_out, dtype=dtype)
 
     def _dask_fit_check(self, X):

@@ -56,6 +56,42 @@ def _common_dtype(*arrays):
     return np.result_type(*[a.dtype for a in arrays], np.float32)
 
 
+try:  # scikit-learn's warning, word for word
+    from sklearn.linear_model._omp import premature as PREMATURE
+except ImportError:  # pragma: no cover - future scikit-learn layouts
+    PREMATURE = (
+        "Orthogonal matching pursuit ended prematurely due to linear"
+        " dependence in the dictionary. The requested precision might"
+        " not have been met."
+    )
+
+
+def _warn_premature(n_iter, n_nonzero_coefs, residual2=None, tol=None, max_atoms=None,
+                    stacklevel=3):
+    """scikit-learn's RuntimeWarning where scikit-learn emits it.
+
+    scikit-learn warns whenever OMP stops before its stopping rule is met: with
+    ``n_nonzero_coefs``, when fewer atoms were selected (the next atom is linearly
+    dependent on the selected ones, or the residual is already orthogonal to every
+    atom); with ``tol``, when the squared residual is still above ``tol`` (an
+    unreachable tolerance) -- except that its ``orthogonal_mp`` stops silently once
+    every atom is used (``max_atoms``; ``orthogonal_mp_gram`` warns then too). One
+    warning per call (scikit-learn warns per target).
+    """
+    import warnings
+
+    n_iter = np.asarray(n_iter)
+    if tol is None:
+        premature = np.any(n_iter < int(n_nonzero_coefs))
+    else:
+        short = np.asarray(residual2) > tol * (1 + 1e-12)
+        if max_atoms is not None:
+            short &= n_iter < max_atoms
+        premature = np.any(short)
+    if premature:
+        warnings.warn(PREMATURE, RuntimeWarning, stacklevel=stacklevel)
+
+
 @validate_params(
     {
         "Gram": ["array-like"],
@@ -86,7 +122,11 @@ def orthogonal_mp_gram(
 
     Same as :func:`sklearn.linear_model.orthogonal_mp_gram`; ``return_path=True`` is
     delegated to scikit-learn. Inputs are never modified (``copy_*`` are accepted
-    for compatibility). Differences: no ``RuntimeWarning`` on premature stops.
+    for compatibility). scikit-learn's ``RuntimeWarning`` ("Orthogonal matching
+    pursuit ended prematurely due to linear dependence...") is emitted where
+    scikit-learn emits it (once per call, not once per target). Difference: ``Xy``
+    or ``norms_squared`` containing NaN or infinity raise a ``ValueError``
+    (scikit-learn codes them silently).
     """
     if return_path:
         return _sklm.orthogonal_mp_gram(
@@ -95,7 +135,7 @@ def orthogonal_mp_gram(
             return_path=True, return_n_iter=return_n_iter,
         )
     Gram = check_array(Gram)
-    Xy = np.asarray(Xy)
+    Xy = check_array(Xy, ensure_2d=False, dtype=None, input_name="Xy")
     one_target = Xy.ndim == 1
     if one_target:
         Xy = Xy[:, np.newaxis]
@@ -120,12 +160,20 @@ def orthogonal_mp_gram(
     cov = np.ascontiguousarray(Xy.T, dtype=dtype)
     if tol is not None:
         norms2 = np.ascontiguousarray(np.asarray(norms_squared, dtype=dtype).reshape(-1))
+        if not np.isfinite(norms2).all():
+            raise ValueError("Input norms_squared contains NaN or infinity.")
         max_k = len(Gram)
     else:
         norms2 = np.zeros(cov.shape[0], dtype=dtype)
         max_k = int(n_nonzero_coefs)
     codes, n_iter = _omp_gram(G, cov, norms2, max_k, -1.0 if tol is None else float(tol),
                               False, None, True)
+    residual2 = None
+    if tol is not None:  # ||x - zD||^2 = ||x||^2 - 2 z.cov + z G z
+        c64 = codes.astype(np.float64)
+        residual2 = (norms2 - 2 * np.einsum("ij,ij->i", c64, cov)
+                     + np.einsum("ij,ij->i", c64 @ G.astype(np.float64), c64))
+    _warn_premature(n_iter, n_nonzero_coefs, residual2, tol)
     coef = np.squeeze(codes.T)
     n_iters = int(n_iter[0]) if one_target or n_iter.shape[0] == 1 else n_iter.tolist()
     return (coef, n_iters) if return_n_iter else coef
@@ -188,6 +236,11 @@ def orthogonal_mp(
         max_k = int(n_nonzero_coefs)
         tol_ = -1.0
     codes, n_iter = _omp_dense(signals, D, G, min(max_k, D.shape[0]), tol_, False, None, True)
+    residual2 = None
+    if tol is not None:
+        R = signals.astype(np.float64) - codes.astype(np.float64) @ D.astype(np.float64)
+        residual2 = np.einsum("ij,ij->i", R, R)
+    _warn_premature(n_iter, n_nonzero_coefs, residual2, tol, max_atoms=X.shape[1])
     coef = np.squeeze(codes.T)
     if precompute:
         # scikit-learn's precompute path returns the coefficients only, even with
@@ -444,11 +497,13 @@ def _encode_omp(X, dictionary, gram, cov, n_nonzero_coefs, n_jobs, parallel):
     else:
         G = np.ascontiguousarray(gram, dtype=dtype)
     if cov is None:
-        codes = _omp_dense(np.ascontiguousarray(X), D, G, max_k, -1.0, False, n_jobs, False)
+        codes, n_iter = _omp_dense(np.ascontiguousarray(X), D, G, max_k, -1.0, False, n_jobs,
+                                   True)
     else:
         cov_rows = np.ascontiguousarray(np.asarray(cov).T, dtype=dtype)
-        codes = _omp_gram(G, cov_rows, np.zeros(n_samples, dtype), max_k, -1.0, False,
-                          n_jobs, False)
+        codes, n_iter = _omp_gram(G, cov_rows, np.zeros(n_samples, dtype), max_k, -1.0,
+                                  False, n_jobs, True)
+    _warn_premature(n_iter, max_k, stacklevel=4)
     if parallel:
         codes = codes.astype(np.float64, copy=False)  # scikit-learn's parallel path
     return codes

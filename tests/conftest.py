@@ -9,12 +9,23 @@ def rng():
     return np.random.default_rng(0)
 
 
-def _data_dir():
+#: Standard image sets a data folder may hold (datasets/README.md).
+IMAGE_SETS = ("Set11", "Set12", "Train400", "T91")
+
+
+def data_dir_or_none():
+    """``$SPARSECODE_DATA``, else the repository's own ``datasets/`` folder when it holds
+    one of the image sets; None when neither does (tests that need it then skip)."""
     here = os.environ.get("SPARSECODE_DATA")
     if here:
         return here
-    candidate = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
-    return candidate if os.path.isdir(candidate) else None
+    candidate = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "datasets")
+    if any(os.path.isdir(os.path.join(candidate, s)) for s in IMAGE_SETS):
+        return os.path.normpath(candidate)
+    return None
+
+
+_data_dir = data_dir_or_none
 
 
 @pytest.fixture

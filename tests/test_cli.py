@@ -35,3 +35,15 @@ def test_demo_quick_runs_every_section(tmp_path, capsys):
     pngs = set(os.listdir(out))
     assert {"camera_clean.png", "camera_noisy_sigma25.png", "camera_denoised_ksvd.png",
             "cs_original.png", "cs_fista-dct.png", "cs_tv.png"} <= pngs
+    # one labelled comparison figure per section, PSNR in the titles
+    import re
+
+    from sparsecode.image import read_image
+
+    for name, panels in (("coding_comparison.png", 1), ("denoise_comparison.png", 3),
+                         ("cs_comparison.png", 4)):
+        assert name in pngs
+        fig = read_image(out / name)
+        assert fig.shape[1] > 300 * panels and fig.std() > 10   # drawn, not blank
+    psnrs = [float(v) for v in re.findall(r"([0-9.]+) dB", text)]
+    assert len(psnrs) >= 5 and "figure" in text

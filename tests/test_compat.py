@@ -436,3 +436,91 @@ def test_sparse_encode_lars_ignores_max_iter_as_sklearn(problem):
     ours = compat.sparse_encode(X, D, **kw)
     np.testing.assert_allclose(ours, skd.sparse_encode(X, D, **kw), atol=1e-9)
     assert np.all(np.count_nonzero(ours, axis=1) == 3)
+
+
+# ------------------------------------------------ scikit-learn's warnings, where it warns
+
+
+def _omp_cases(rng):
+    """(name, X design, y targets, stopping, premature?) for scikit-learn's column layout."""
+    wide = rng.standard_normal((10, 20))            # 20 atoms in 10 dimensions: rank 10
+    wide /= np.linalg.norm(wide, axis=0)
+    tall = rng.standard_normal((30, 5))             # 5 atoms in 30 dimensions
+    tall /= np.linalg.norm(tall, axis=0)
+    dup = np.hstack([tall, tall[:, :1]])            # an atom twice
+    y_wide = rng.standard_normal((10, 3))
+    y_tall = rng.standard_normal((30, 3))
+    y_dup = tall[:, :2] @ rng.standard_normal((2, 3)) + 0.1 * rng.standard_normal((30, 3))
+    in_span = tall[:, :3] @ rng.standard_normal((3, 3))
+    near_span = in_span + 0.01 * rng.standard_normal((30, 3))
+    return [
+        ("beyond rank", wide, y_wide, dict(n_nonzero_coefs=15), True),
+        ("duplicated atom", dup, y_dup, dict(n_nonzero_coefs=6), True),
+        ("exact with fewer atoms", tall, in_span, dict(n_nonzero_coefs=5), True),
+        ("unreachable tol", dup, y_tall, dict(tol=1e-3), True),
+        # scikit-learn's orthogonal_mp stops silently once every atom is used; its
+        # orthogonal_mp_gram (and OrthogonalMatchingPursuit, whose precompute="auto"
+        # takes the Gram path on tall data) warns.
+        ("unreachable tol, all atoms", tall, y_tall, dict(tol=1e-3),
+         {"orthogonal_mp": False, "orthogonal_mp_gram": True,
+          "OrthogonalMatchingPursuit": True}),
+        ("reachable k", wide, y_wide, dict(n_nonzero_coefs=4), False),
+        ("reachable tol", tall, near_span, dict(tol=0.1 * float((near_span ** 2).sum(0).min())),
+         False),
+    ]
+
+
+def _run_omp(module, kind, X, y, stopping):
+    if kind == "orthogonal_mp":
+        return module.orthogonal_mp(X, y, **stopping)
+    if kind == "orthogonal_mp_gram":
+        return module.orthogonal_mp_gram(X.T @ X, X.T @ y, norms_squared=(y ** 2).sum(0),
+                                         **stopping)
+    if kind == "OrthogonalMatchingPursuit":
+        est = module.OrthogonalMatchingPursuit(fit_intercept=False, **stopping)
+        return est.fit(X, y).coef_.T
+    # sparse_encode(algorithm="omp"): atoms in rows, samples in rows
+    if "tol" in stopping:
+        pytest.skip("sparse_encode's omp takes n_nonzero_coefs only")
+    dec = skd if module is sklm else module
+    return dec.sparse_encode(y.T, X.T, algorithm="omp", **stopping).T
+
+
+@pytest.mark.parametrize("kind", ["orthogonal_mp", "orthogonal_mp_gram",
+                                  "OrthogonalMatchingPursuit", "sparse_encode"])
+@pytest.mark.parametrize("case", range(7), ids=["beyond-rank", "duplicated-atom",
+                                                "exact-fewer", "unreachable-tol",
+                                                "unreachable-tol-all-atoms",
+                                                "reachable-k", "reachable-tol"])
+def test_omp_premature_warning_as_sklearn(kind, case):
+    import warnings
+
+    rng = np.random.default_rng(3)
+    name, X, y, stopping, premature = _omp_cases(rng)[case]
+    if isinstance(premature, dict):
+        premature = premature.get(kind, False)
+    results = []
+    for module in (sklm, compat):
+        if premature:
+            with pytest.warns(RuntimeWarning, match="ended prematurely due to linear "
+                              "dependence in the dictionary"):
+                results.append(_run_omp(module, kind, X, y, stopping))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                results.append(_run_omp(module, kind, X, y, stopping))
+    if X.shape[1] != 6:  # with the duplicated atom, which copy gets the weight is a tie
+        np.testing.assert_allclose(results[1], results[0], atol=1e-8)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_orthogonal_mp_gram_non_finite_xy_raises(rng, bad):
+    # scikit-learn codes NaN in Xy silently; the drop-in refuses it.
+    X = rng.standard_normal((30, 10))
+    y = rng.standard_normal(30)
+    Xy = X.T @ y
+    Xy[3] = bad
+    with pytest.raises(ValueError, match="Xy contains (NaN|infinity)"):
+        compat.orthogonal_mp_gram(X.T @ X, Xy, n_nonzero_coefs=3)
+    with pytest.raises(ValueError, match="norms_squared contains NaN or infinity"):
+        compat.orthogonal_mp_gram(X.T @ X, X.T @ y, tol=0.1, norms_squared=[bad])

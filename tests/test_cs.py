@@ -15,7 +15,6 @@ from sparsecode.cs import (
     reconstruct_image,
     search_alpha,
 )
-from sparsecode.cs._solvers import _fista_prox
 from sparsecode.operators import (
     DCT2Operator,
     GaussianOperator,
@@ -164,8 +163,8 @@ def test_reconstruct_warns_when_not_converged(camera):
         reconstruct_image(y, A, method="tv", max_iter=2, tol=1e-12)
 
 
-def test_private_fista_solves_l1_like_exact_lars(rng):
-    # The private loop (kept for the TV proximal step) solves the l1 problem exactly.
+def test_fista_prox_hook_solves_l1_like_exact_lars(rng):
+    # The public prox hook (used for the TV proximal step) solves the l1 problem exactly.
     M = MatrixOperator(rng.standard_normal((40, 20)) / np.sqrt(40))  # strongly convex
     y = rng.standard_normal(40)
     alpha = 0.05
@@ -173,12 +172,48 @@ def test_private_fista_solves_l1_like_exact_lars(rng):
     def soft(v, step):
         return np.sign(v) * np.maximum(np.abs(v) - step * alpha, 0.0)
 
-    x, _, converged = _fista_prox(y, M, soft, x0=np.zeros(20), lipschitz=M.lipschitz(),
-                                  max_iter=4000, tol=1e-11)
+    x, info = fista(y[None], M, prox=soft, lipschitz=M.lipschitz(), restart=False,
+                    max_iter=4000, tol=1e-11, return_info=True)
     expected = lasso_lars(y[None], M.matrix.T, alpha=alpha)[0]
-    assert converged
-    np.testing.assert_allclose(x, expected, atol=1e-8)
+    assert info.converged[0]
+    np.testing.assert_allclose(x[0], expected, atol=1e-8)
     assert np.count_nonzero(expected) < 20  # the penalty is active
+
+
+def _tv_fista_reference(y, operator, shape, alpha, x0, max_iter, n_stages=6):
+    """The TV-FISTA loop that ``sparsecode.cs`` had before it used the shared FISTA:
+    textbook FISTA (no restart), fixed step, Chambolle's prox, the same continuation."""
+    from skimage.restoration import denoise_tv_chambolle
+
+    lipschitz = 1.001 * operator.lipschitz()
+    per = max_iter // (2 * (n_stages - 1))
+    stages = [(a, per) for a in np.geomspace(20.0 * alpha, alpha, n_stages)[:-1]]
+    stages.append((alpha, max_iter - per * (n_stages - 1)))
+    x = x0.copy()
+    for a, n in stages:
+        z, t = x.copy(), 1.0
+        for _ in range(n):
+            grad = operator.adjoint(operator.forward(z) - y)
+            x_new = denoise_tv_chambolle((z - grad / lipschitz).reshape(shape),
+                                         weight=a / lipschitz, max_num_iter=50).ravel()
+            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+            z = x_new + ((t - 1.0) / t_new) * (x_new - x)
+            x, t = x_new, t_new
+    return x
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_tv_reconstruction_equals_textbook_tv_fista():
+    # TV goes through the shared FISTA's prox hook: same result as the private loop it
+    # replaced (which converged on none of these, so both run every iteration).
+    yy, xx = np.mgrid[:40, :40] / 40.0
+    img = 0.5 + 0.25 * np.sin(5 * xx) * np.cos(3 * yy) + 0.2 * (xx > 0.5)
+    y, A = measure_image(img, 0.3, block_size=8, random_state=0)
+    x0 = backprojection(y, A)
+    ref = np.clip(_tv_fista_reference(y, A, img.shape, 3e-3, x0, 40), 0, 1).reshape(img.shape)
+    rec = reconstruct_image(y, A, method="tv", max_iter=40, tol=1e-12)
+    np.testing.assert_allclose(rec, ref, atol=1e-10)
+    assert image_quality(img, rec)[0] > image_quality(img, x0.reshape(img.shape))[0] + 3
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

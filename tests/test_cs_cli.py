@@ -95,6 +95,10 @@ def test_cs_cli_bad_output_folder_exits_2(image_file, tmp_path, capsys):
     (["--alpha", "-1"], "--alpha must be a non-negative number"),
     (["--block-size", "0"], "--block-size must be a positive integer"),
     (["--max-iter", "0"], "--max-iter must be a positive integer"),
+    (["--tol", "-1"], "--tol must be a non-negative number"),
+    (["--out", "recon.xyz"], "--out 'recon.xyz' has extension '.xyz'; supported image "
+     "extensions: .png, .tif, .tiff, .bmp, .jpg, .jpeg, .gif, .webp"),
+    (["--out", "recon"], "has no extension; supported image extensions"),
 ])
 def test_cs_cli_bad_options_exit_2(image_file, capsys, args, message):
     assert main(["cs", str(image_file)] + args) == 2
@@ -113,3 +117,67 @@ def test_cs_cli_does_not_modify_input_file(image_file):
     main(["cs", str(image_file), "--ratio", "0.5", "--method", "backprojection", "--quiet"])
     assert image_file.read_bytes() == before
     assert np.frombuffer(before, dtype=np.uint8).size > 0
+
+
+def test_cs_cli_huge_block_is_refused_before_allocating(tmp_path, capsys):
+    # Regression: --block-size 300 on a 256x256 image grew to 19 GB of memory.
+    import tracemalloc
+
+    from sparsecode.image.io import write_image
+
+    path = tmp_path / "big.png"
+    write_image(path, np.zeros((256, 256)))
+    tracemalloc.start()
+    rc = main(["cs", str(path), "--block-size", "300", "--quiet"])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert rc == 2 and peak < 50 * 2**20
+    err = capsys.readouterr().err
+    assert "block_size=300 at ratio=0.25 needs a 22500x90000" in err and "GiB" in err
+
+
+def test_block_cs_operator_bounds_its_matrix():
+    from sparsecode.operators import block_cs_operator
+    from sparsecode.operators._image import MAX_BLOCK_MATRIX_BYTES
+
+    with pytest.raises(ValueError, match="use a smaller block_size"):
+        block_cs_operator((256, 256), 0.25, block_size=300)
+    A = block_cs_operator((256, 256), 0.25, block_size=300, kind="dct")  # fast: no matrix
+    assert A.shape == (22500, 256 * 256)
+    assert 4096 * 16384 * 8 > MAX_BLOCK_MATRIX_BYTES >= 4096 * 4096 * 8  # 64-px blocks fit
+    assert block_cs_operator((64, 64), 1.0, block_size=64).shape == (4096, 4096)
+
+
+def test_cs_cli_tiny_image_skips_ssim_with_a_note(tmp_path, capsys):
+    # Regression: a 5x5 image ended in a scikit-image traceback from SSIM.
+    from sparsecode.image.io import write_image
+
+    path = tmp_path / "tiny.png"
+    write_image(path, np.arange(25.0).reshape(5, 5) * 10)
+    assert main(["cs", str(path), "--ratio", "0.5", "--quiet", "--max-iter", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "PSNR" in out and "SSIM skipped: the image is smaller than SSIM's 7x7 window" in out
+
+
+def test_image_quality_small_image_error_is_clear():
+    from sparsecode.cs import image_quality
+
+    with pytest.raises(ValueError, match="smaller than SSIM's 7x7 window"):
+        image_quality(np.zeros((5, 5)), np.zeros((5, 5)))
+
+
+def test_cs_cli_reports_the_tolerance_reached(image_file, capsys):
+    # Regression: every default run printed "did not converge". A run that stops at
+    # --max-iter says which relative change it reached against which --tol.
+    assert main(["cs", str(image_file), "--quiet", "--max-iter", "12", "--tol", "1e-9"]) == 0
+    err = capsys.readouterr().err
+    assert "did not converge" not in err
+    assert "note: tv stopped at --max-iter=12 with a relative change of " in err
+    reached = float(err.split("relative change of ")[1].split(" ")[0])
+    assert 1e-9 < reached < 1.0 and "above --tol=1e-09" in err
+
+
+def test_cs_cli_default_tolerance_converges_for_fista_dct(image_file, capsys):
+    assert main(["cs", str(image_file), "--quiet", "--method", "fista-dct"]) == 0
+    captured = capsys.readouterr()
+    assert "note:" not in captured.err and "PSNR" in captured.out

@@ -458,3 +458,14 @@ def test_denoise_dask_tiny_and_uneven_chunks(patch_size, chunks):
     ref = denoise_image(img, 0.1, **kw)
     out = denoise_image(da.from_array(img, chunks=chunks), 0.1, **kw)
     assert_allclose(out.compute(scheduler="sync"), ref, **ROUNDING[np.float64])
+
+
+def test_unfitted_sparse_coder_transforms_a_dask_array(rng):
+    # SparseCoder is stateless (works without fit), for Dask input too
+    D = rng.standard_normal((20, 8))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.standard_normal((100, 8))
+    coder = SparseCoder(D, n_nonzero_coefs=3)
+    lazy = coder.transform(da.from_array(X, chunks=(30, 8)))
+    np.testing.assert_array_equal(lazy.compute(), np.concatenate(
+        [coder.transform(X[i:i + 30]) for i in range(0, 100, 30)]))

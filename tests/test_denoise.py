@@ -249,7 +249,9 @@ def test_denoise_image_stride_trades_quality_for_speed(crop):
 
 
 def _set12():
-    root = os.environ.get("SPARSECODE_DATA", "/work/shared/data")
+    # The rule of conftest.data_dir_or_none (importing it by name would clash with
+    # tests/nn/conftest.py): $SPARSECODE_DATA, else the repository's datasets/ folder.
+    root = os.environ.get("SPARSECODE_DATA") or Path(__file__).resolve().parent.parent / "datasets"
     path = Path(root) / "Set12" / "02.png"
     return path if path.exists() else None
 
@@ -265,3 +267,21 @@ def test_denoise_image_reproduces_paper_house_sigma25():
     noisy = _noisy(clean, 25.0, seed=0)
     out = denoise_image(noisy, 25.0, random_state=0, data_range=255)
     assert psnr(clean, out, data_range=255) > 31.8
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e20])
+def test_denoise_image_extreme_scales_equivariant(scale):
+    # Regression: an image x 1e300 raised a raw OverflowError from the tolerance.
+    rng = np.random.default_rng(0)
+    clean = camera()[100:140, 100:140] / 255.0
+    noisy = clean + 0.1 * rng.standard_normal(clean.shape)
+    ref = denoise_image(noisy, 0.1, method="dct", data_range=1.0)
+    out = denoise_image(noisy * scale, 0.1 * scale, method="dct", data_range=scale)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out / scale, ref, atol=1e-6)  # float32 coding by default
+
+
+def test_denoise_image_extreme_scale_without_data_range_is_clear():
+    noisy = np.random.default_rng(0).random((24, 24)) * 1e300
+    with pytest.raises(ValueError, match="image values reach 1e\\+300.*pass data_range"):
+        denoise_image(noisy, 1e299, method="dct")

@@ -66,7 +66,10 @@ def test_denoise_cli_deterministic_for_seed(clean_png, tmp_path):
         (["--sigma", "25", "--add-noise", "--patch-size", "100"], "--patch-size must be between"),
         (["--sigma", "25", "--add-noise", "--clean", "{missing}"],
          "--clean: image file not found"),
-        (["--sigma", "25"], "nothing to do"),
+        (["--sigma", "25", "--out", "{tmp}/x.xyz"],
+         "x.xyz' has extension '.xyz'; supported image extensions: .png, .tif"),
+        (["--sigma", "25", "--add-noise", "--noisy-out", "{tmp}/n"],
+         "has no extension; supported image extensions"),
         (["--sigma", "25", "--out", "{tmp}/no/such/dir/x.png"], "output folder does not exist"),
     ],
 )
@@ -106,3 +109,27 @@ def test_denoise_cli_missing_file_is_reported_first(capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert err.endswith("IMAGE: no such file: " + str(tmp_path / "nope.png"))
     assert len(err.splitlines()) == 1
+
+
+def test_denoise_cli_add_noise_without_out_writes_a_default_file(clean_png, tmp_path, capsys,
+                                                               monkeypatch):
+    # Regression: --sigma 25 --add-noise without --out wrote nothing.
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["denoise", str(clean_png), "--sigma", "25", "--add-noise", "--method", "dct",
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    written = work / "clean-denoised.png"
+    assert written.is_file() and f"wrote {written.relative_to(work)}" in text.replace(
+        "./", "")
+    den = read_image(written)
+    noisy = camera()[100:164, 100:164] + 25 * np.random.default_rng(0).standard_normal(
+        (64, 64))
+    clean = camera()[100:164, 100:164].astype(float)
+    assert psnr(clean, den, data_range=255) > psnr(clean, noisy, data_range=255) + 3
+    # --out still wins, and nothing else is written then
+    assert main(["denoise", str(clean_png), "--sigma", "25", "--add-noise", "--method", "dct",
+                 "--quiet", "--out", str(tmp_path / "mine.tif")]) == 0
+    assert (tmp_path / "mine.tif").is_file() and sorted(p.name for p in work.iterdir()) == [
+        "clean-denoised.png"]

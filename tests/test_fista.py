@@ -341,3 +341,98 @@ def test_fista_backtracking_near_exact_fit_does_not_overflow():
         Z = fista(X @ A.T, from_matrix(A), alpha=1e-4, tol=1e-10, max_iter=3000)
     assert np.isfinite(Z).all()
     np.testing.assert_allclose(Z, X, atol=1e-3)
+
+
+# --------------------------------------------------------------- prox hook, callback, divergence
+
+
+@pytest.mark.parametrize("lipschitz", [None, "backtracking"])
+@pytest.mark.parametrize("as_operator", [False, True], ids=["dense", "operator"])
+def test_fista_prox_hook_equals_builtin_penalty(problem, lipschitz, as_operator):
+    # A user's soft-thresholding prox gives the built-in l1 optimum (scikit-learn's).
+    X, D = problem
+    alpha = 0.1
+    calls = []
+
+    def soft(V, step):
+        calls.append((V.shape, type(step)))
+        return np.sign(V) * np.maximum(np.abs(V) - step * alpha, 0.0)
+
+    dictionary = MatrixOperator(D) if as_operator else D
+    Z = fista(X, dictionary, prox=soft, tol=1e-12, max_iter=20000, lipschitz=lipschitz)
+    np.testing.assert_allclose(Z, _sklearn_lasso(X, D, alpha), atol=1e-7)
+    assert calls and all(s[1] == D.shape[0] and t is float for s, t in calls)
+
+
+def test_fista_prox_hook_box_constraint_matches_scipy_lsq(problem):
+    # prox of the indicator of [0, 1]: bounded least squares (SciPy's lsq_linear oracle).
+    from scipy.optimize import lsq_linear
+
+    X, D = problem
+    Z, info = fista(X, D, prox=lambda V, s: np.clip(V, 0.0, 1.0), tol=1e-13, max_iter=50000,
+                    return_info=True)
+    for x, z, obj in zip(X, Z, info.objective):
+        ref = lsq_linear(D.T, x, bounds=(0, 1), tol=1e-14, method="bvls").x
+        np.testing.assert_allclose(z, ref, atol=1e-6)
+        assert obj == pytest.approx(0.5 * np.sum((x - z @ D) ** 2))  # data term only
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(prox="soft"), TypeError, "prox must be a callable prox"),
+    (dict(prox=lambda v, s: v, alpha=0.1), ValueError, "alpha must be left unset when prox"),
+    (dict(prox=lambda v, s: v, penalty="group", weights=np.ones(30)), ValueError,
+     "penalty, weights must be left unset"),
+    (dict(prox=lambda v, s: v[:, :2]), ValueError, "prox must return an array of the shape"),
+    (dict(alpha=0.1, callback=3), TypeError, "callback must be a callable"),
+    (dict(alpha=0.1, verbose="yes"), TypeError, "verbose must be True or False"),
+    (dict(), TypeError, "alpha must be a non-negative float, got None"),
+])
+def test_fista_prox_callback_bad_arguments(rng, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fista(rng.standard_normal((5, 20)), _dictionary(rng, 30), **kwargs)
+
+
+def test_fista_callback_sees_every_iteration_and_can_stop(problem):
+    X, D = problem
+    seen = []
+
+    def record(it, codes):
+        seen.append((it, codes.copy()))
+
+    Z, info = fista(X, D, alpha=0.1, tol=1e-10, return_info=True, callback=record)
+    assert [it for it, _ in seen] == list(range(1, info.n_iter.max() + 1))
+    np.testing.assert_array_equal(seen[-1][1], Z)
+    assert all(c.shape == Z.shape for _, c in seen)
+    # Stopping at iteration 7 equals running max_iter=7 (and does not warn).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        Z7, info7 = fista(X, D, alpha=0.1, tol=1e-10, return_info=True,
+                          callback=lambda it, codes: it == 7)
+    with pytest.warns(ConvergenceWarning):
+        ref = fista(X, D, alpha=0.1, tol=1e-10, max_iter=7)
+    np.testing.assert_array_equal(Z7, ref)
+    assert (info7.n_iter == 7).all() and not info7.converged.any()
+
+
+def test_fista_verbose_progress_bar(problem, capsys):
+    X, D = problem
+    Z = fista(X, D, alpha=0.1, verbose=True)
+    np.testing.assert_array_equal(Z, fista(X, D, alpha=0.1))
+    assert "fista" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("solver", [fista, ista])
+@pytest.mark.parametrize("as_operator", [False, True], ids=["dense", "operator"])
+def test_fista_too_small_lipschitz_raises(problem, solver, as_operator):
+    # Regression: lipschitz far below ||D||^2 diverged to 1e154 and reported convergence.
+    X, D = problem
+    L = np.linalg.norm(D, 2) ** 2
+    dictionary = MatrixOperator(D) if as_operator else D
+    with pytest.raises(ValueError, match="diverged.*lipschitz=0.01"):
+        solver(X, dictionary, alpha=0.01, lipschitz=0.01, max_iter=5000)
+    with pytest.raises(ValueError, match="lipschitz"):
+        solver(X, dictionary, alpha=0.01, lipschitz=L / 3, max_iter=5000)
+    # A valid (or generous) constant is accepted and reaches the optimum.
+    np.testing.assert_allclose(
+        solver(X, dictionary, alpha=0.1, lipschitz=2 * L, tol=1e-12, max_iter=50000),
+        _sklearn_lasso(X, D, 0.1), atol=1e-6)

@@ -162,3 +162,22 @@ def test_l0_solver_accepts_library_linear_operator(sparse_problem, solver):
     X, D, Z = sparse_problem
     codes = solver(X, operators.from_matrix(np.array(D.T)), n_nonzero_coefs=K, tol=1e-12)
     np.testing.assert_allclose(codes, Z, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", [iht, cosamp])
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1e150])
+def test_codes_are_scale_equivariant_at_extreme_scales(solver, scale):
+    # Regression: 1e200 * X gave NaN (IHT) or zeros (CoSaMP); 1e-200 * X zeros.
+    rng = np.random.default_rng(1)
+    D = rng.standard_normal((64, 32))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    Z = np.zeros((6, 64))
+    for i in range(6):
+        Z[i, rng.choice(64, 3, replace=False)] = rng.standard_normal(3)
+    X = Z @ D + 0.01 * rng.standard_normal((6, 32))
+    X[2] *= 1e-3                                    # rows of different magnitudes
+    ref = solver(X, D, n_nonzero_coefs=3, tol=1e-12, max_iter=300)
+    assert np.count_nonzero(ref) == 6 * 3
+    with np.errstate(all="raise"):
+        codes = solver(scale * X, D, n_nonzero_coefs=3, tol=1e-12, max_iter=300)
+    np.testing.assert_allclose(codes, scale * ref, rtol=1e-10, atol=0)

@@ -298,3 +298,17 @@ def test_read_image_errors(tmp_path):
         read_image(bad)
     with pytest.raises(ValueError, match="2-D"):
         write_image(tmp_path / "o.png", np.zeros((2, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif", ".bmp", ".jpg", ".webp"])
+def test_write_image_supported_extensions_roundtrip_shape(tmp_path, ext):
+    write_image(tmp_path / f"x{ext}", np.full((8, 9), 128.0))
+    assert read_image(tmp_path / f"x{ext}").shape == (8, 9)
+
+
+@pytest.mark.parametrize("name", ["out.xyz", "out", "out.npy"])
+def test_write_image_unknown_extension_raises_and_writes_nothing(tmp_path, name):
+    # Regression: -o out.xyz silently wrote a TIFF.
+    with pytest.raises(ValueError, match="supported image extensions: .png, .tif, .tiff"):
+        write_image(tmp_path / name, np.zeros((4, 4)))
+    assert not any(tmp_path.iterdir())

@@ -79,3 +79,47 @@ def test_package_import_does_not_import_torch():
                           "import sys, sparsecode; print('torch' in sys.modules)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------- stateless, as scikit-learn's SparseCoder
+
+
+@pytest.mark.parametrize("algorithm", sorted(CASES))
+def test_sparse_coder_transforms_without_fit(problem, algorithm):
+    X, D = problem
+    params, function = CASES[algorithm]
+    coder = SparseCoder(D, algorithm=algorithm, **params)
+    codes = coder.transform(X)                      # no fit, as scikit-learn's SparseCoder
+    np.testing.assert_allclose(codes, function(X, D), atol=1e-12)
+    np.testing.assert_allclose(codes, SparseCoder(D, algorithm=algorithm, **params)
+                               .fit(X).transform(X), atol=1e-12)
+    np.testing.assert_allclose(coder.inverse_transform(codes), codes @ D, atol=1e-12)
+    assert not hasattr(coder, "components_")        # transform stored nothing
+
+
+def test_sparse_coder_unfitted_like_sklearn(problem):
+    from sklearn.decomposition import SparseCoder as SkSparseCoder
+    from sklearn.pipeline import make_pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    X, D = problem
+    ours, theirs = SparseCoder(D, n_nonzero_coefs=3), SkSparseCoder(
+        D, transform_algorithm="omp", transform_n_nonzero_coefs=3)
+    check_is_fitted(theirs)                         # scikit-learn's: ready unfitted
+    check_is_fitted(ours)
+    assert ours.__sklearn_tags__().requires_fit is theirs.__sklearn_tags__().requires_fit
+    np.testing.assert_allclose(ours.transform(X), theirs.transform(X), atol=1e-10)
+    pipe = make_pipeline(SparseCoder(D, n_nonzero_coefs=3)).fit(X)   # fit still works
+    np.testing.assert_allclose(pipe.transform(X), theirs.transform(X), atol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs, X_width, match", [
+    (dict(dictionary=np.zeros((4, 16))), 16, "dictionary has 4 zero-norm atom"),
+    (dict(n_nonzero_coefs=50), 16, r"n_nonzero_coefs must be in \[1, n_components=40\]"),
+    (dict(), 7, r"X must have shape \(n_samples, 16\)"),
+])
+def test_sparse_coder_unfitted_validates(problem, rng, kwargs, X_width, match):
+    _, D = problem
+    kwargs = {"dictionary": D, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        SparseCoder(**kwargs).transform(rng.standard_normal((3, X_width)))

@@ -26,6 +26,7 @@ def section(out, seed=0, quick=False):
     write_image(os.path.join(out, "cs_original.png"), 255 * image)
     results = {}
     line = []
+    panels, titles = [image], ["original"]
     for method in ("backprojection", "fista-dct", "tv"):
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -39,7 +40,15 @@ def section(out, seed=0, quick=False):
         results[method] = {"psnr": p, "ssim": s, "seconds": elapsed}
         write_image(os.path.join(out, f"cs_{method}.png"), 255 * np.clip(x, 0, 1))
         line.append(f"{method} {p:.2f} dB (SSIM {s:.3f}, {elapsed:.1f} s)")
+        panels.append(np.clip(x, 0, 1))
+        titles.append(f"{method}: PSNR {p:.2f} dB")
+    from ._figures import comparison_figure
+
+    figure = comparison_figure(
+        os.path.join(out, "cs_comparison.png"), panels, titles, vmin=0, vmax=1,
+        suptitle=f"Block CS of camera {image.shape[0]}×{image.shape[1]} from "
+                 f"{int(100 * ratio)} % measurements (33×33 blocks)")
     print(f"[cs] block CS (33×33 orthogonalised Gaussian, {int(100 * ratio)} % of "
           f"measurements) of camera {image.shape[0]}×{image.shape[1]}:")
-    print("     " + "; ".join(line) + f"; PNGs in {out}/")
+    print("     " + "; ".join(line) + f"; PNGs in {out}/, figure {figure}")
     return results

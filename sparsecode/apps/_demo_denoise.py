@@ -29,7 +29,14 @@ def section(out, seed=0, quick=False):
     for name, img in (("camera_clean.png", clean), ("camera_noisy_sigma25.png", noisy),
                       ("camera_denoised_ksvd.png", denoised)):
         write_image(os.path.join(out, name), np.clip(img, 0, 255))
+    from ._figures import comparison_figure
+
+    figure = comparison_figure(
+        os.path.join(out, "denoise_comparison.png"), [clean, np.clip(noisy, 0, 255), denoised],
+        ["clean", f"noisy σ=25: PSNR {p_noisy:.2f} dB",
+         f"K-SVD denoised: PSNR {p_out:.2f} dB"], vmin=0, vmax=255,
+        suptitle=f"K-SVD denoising of camera {clean.shape[0]}×{clean.shape[1]}")
     print(f"[denoise] K-SVD denoising of camera {clean.shape[0]}×{clean.shape[1]} at σ=25: "
           f"PSNR {p_noisy:.2f} dB → {p_out:.2f} dB (SSIM {s_out:.3f}) in {elapsed:.1f} s; "
-          f"PNGs in {out}/")
+          f"PNGs in {out}/, figure {figure}")
     return {"psnr_noisy": p_noisy, "psnr": p_out, "ssim": s_out, "seconds": elapsed}

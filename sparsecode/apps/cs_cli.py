@@ -8,7 +8,14 @@ Examples::
 The image (colour converted to luminance) is scaled to [0, 1], measured with a
 Gaussian block matrix with orthonormal rows (``--block-size`` blocks, ``--seed``),
 reconstructed, and PSNR/SSIM of the reconstruction against the input are printed
-(scikit-image metrics). The reconstruction is written to ``--out`` as an 8-bit image.
+(scikit-image metrics; SSIM is skipped, with a note, for images under 7x7 pixels). The
+reconstruction is written to ``--out`` as an 8-bit image (PNG, TIFF, BMP, JPEG, GIF or
+WebP, by extension).
+
+The solvers stop when their relative step falls below ``--tol`` (default 1e-4, which
+the default ``--max-iter`` reaches: on cameraman at 25 % TV gives 29.42 dB against
+29.49 dB at 1e-6, in three quarters of the time); a run that hits ``--max-iter`` first
+says so, with the tolerance it was asked for.
 """
 
 from __future__ import annotations
@@ -20,7 +27,11 @@ import warnings
 
 import numpy as np
 
-from ..cs._reconstruct import DEFAULT_ALPHA, METHODS
+from ..cs._reconstruct import DEFAULT_ALPHA, DEFAULT_MAX_ITER, METHODS
+
+#: Stopping tolerance of the command line: reached within the default iterations on
+#: natural images (1e-6, the library's default, never is: every run warned).
+DEFAULT_TOL = 1e-4
 
 
 def add_arguments(parser):
@@ -34,7 +45,11 @@ def add_arguments(parser):
                         help="penalty for images in [0, 1] (default: "
                              + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_ALPHA.items()) + ")")
     parser.add_argument("--block-size", type=int, default=33, help="block side (default 33)")
-    parser.add_argument("--max-iter", type=int, default=None, help="solver iterations")
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help="solver iterations (default: tv 100, fista-* 300)")
+    parser.add_argument("--tol", type=float, default=DEFAULT_TOL,
+                        help=f"stop when the relative step is below this (default "
+                             f"{DEFAULT_TOL:g})")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sensing matrix (default 0)")
     parser.add_argument("--out", "-o", metavar="PATH", default=None,
@@ -44,8 +59,11 @@ def add_arguments(parser):
 
 def run(args):
     from ..cli import UserError
+    from sklearn.exceptions import ConvergenceWarning
+
     from ..cs import image_quality, measure_image, reconstruct_image
-    from ..image.io import read_image, write_image
+    from ..cs._reconstruct import SSIM_MIN_SIDE
+    from ..image.io import check_output_path, read_image, write_image
 
     if not (np.isfinite(args.ratio) and 0.0 < args.ratio <= 1.0):
         raise UserError(f"--ratio must be in (0, 1], got {args.ratio:g}")
@@ -57,10 +75,13 @@ def run(args):
         raise UserError(f"--max-iter must be a positive integer, got {args.max_iter}")
     if args.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
+    if not (np.isfinite(args.tol) and args.tol >= 0):
+        raise UserError(f"--tol must be a non-negative number, got {args.tol:g}")
     if args.out is not None:
-        folder = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(folder):
-            raise UserError(f"output folder does not exist: {folder}")
+        try:
+            check_output_path(args.out, "--out")
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     try:
         image = read_image(args.image) / 255.0
     except (OSError, ValueError) as exc:
@@ -73,17 +94,32 @@ def run(args):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             recon = reconstruct_image(y, A, method=args.method, alpha=args.alpha,
-                                      max_iter=args.max_iter, verbose=not args.quiet)
+                                      max_iter=args.max_iter, tol=args.tol,
+                                      verbose=not args.quiet)
     except (TypeError, ValueError) as exc:
         raise UserError(str(exc)) from None
     elapsed = time.perf_counter() - t0
     for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        if issubclass(w.category, ConvergenceWarning):
+            max_iter = args.max_iter or DEFAULT_MAX_ITER.get(args.method)
+            reached = str(w.message).split("the last relative change of the iterate was ")
+            reached = reached[1].split(")")[0] if len(reached) > 1 else "?"
+            print(f"note: {args.method} stopped at --max-iter={max_iter} with a relative "
+                  f"change of {reached} per iteration, above --tol={args.tol:g}; raise "
+                  "--max-iter (or --tol) for a converged result", file=sys.stderr)
+        else:
+            print(f"warning: {w.message}", file=sys.stderr)
     H, W = image.shape
-    psnr, ssim = image_quality(image, recon)
     print(f"reconstructed {args.image} ({H}x{W}, ratio={args.ratio:g}, "
           f"{A.shape[0]} measurements, method={args.method}) in {elapsed:.2f} s")
-    print(f"PSNR {psnr:6.2f} dB   SSIM {ssim:.4f}")
+    if min(H, W) < SSIM_MIN_SIDE:
+        from ..image.metrics import psnr as _psnr
+
+        print(f"PSNR {_psnr(image, recon, data_range=1.0):6.2f} dB   (SSIM skipped: the "
+              f"image is smaller than SSIM's {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} window)")
+    else:
+        psnr, ssim = image_quality(image, recon)
+        print(f"PSNR {psnr:6.2f} dB   SSIM {ssim:.4f}")
     if args.out is not None:
         try:
             write_image(args.out, recon * 255.0)

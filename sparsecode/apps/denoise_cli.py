@@ -10,7 +10,9 @@ Images are read as 8-bit intensities (float in [0, 255], colour converted to
 luminance); ``--sigma`` is on that scale. With ``--add-noise`` the input is taken as
 the clean image, Gaussian noise of standard deviation ``sigma`` is added (seeded by
 ``--seed``) and PSNR/SSIM are reported against the input. With ``--clean`` the metrics
-are computed against that reference.
+are computed against that reference. Without ``--out`` the denoised image is written
+to ``IMAGE-STEM-denoised.png`` in the current folder (printed), as ``demo`` writes its
+outputs; ``--out`` takes PNG, TIFF, BMP, JPEG, GIF or WebP by extension.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def add_arguments(parser):
     parser.add_argument("--sigma", type=float, required=True,
                         help="noise standard deviation on the 0-255 scale (e.g. 25)")
     parser.add_argument("--out", "-o", metavar="PATH", default=None,
-                        help="where to write the denoised image (PNG recommended)")
+                        help="where to write the denoised image (default: "
+                             "./IMAGE-STEM-denoised.png)")
     parser.add_argument("--method", choices=["ksvd", "dct"], default="ksvd",
                         help="ksvd: adaptive dictionary (default); dct: fixed overcomplete DCT")
     parser.add_argument("--add-noise", action="store_true",
@@ -50,6 +53,12 @@ def add_arguments(parser):
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
+def default_output(image_path):
+    """``./<stem>-denoised.png`` for an input ``<folder>/<stem>.<ext>``."""
+    stem = os.path.splitext(os.path.basename(image_path))[0] or "image"
+    return os.path.join(os.curdir, f"{stem}-denoised.png")
+
+
 def _read(path, what):
     from ..cli import UserError
     from ..image.io import read_image
@@ -63,20 +72,21 @@ def _read(path, what):
 def run(args):
     from ..cli import UserError
     from ..denoise import denoise_image
-    from ..image.io import write_image
+    from ..image.io import check_output_path, write_image
     from ..image.metrics import psnr, ssim
 
     if not os.path.isfile(args.image):
         raise UserError(f"IMAGE: no such file: {args.image}")
     if not (np.isfinite(args.sigma) and args.sigma > 0):
         raise UserError(f"--sigma must be a positive number, got {args.sigma:g}")
-    if args.out is None and args.clean is None and not args.add_noise:
-        raise UserError("nothing to do: give --out, or --clean/--add-noise to measure PSNR")
-    for path in (args.out, args.noisy_out):
+    if args.out is None:
+        args.out = default_output(args.image)
+    for path, what in ((args.out, "--out"), (args.noisy_out, "--noisy-out")):
         if path is not None:
-            folder = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(folder):
-                raise UserError(f"output folder does not exist: {folder}")
+            try:
+                check_output_path(path, what)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
     image = _read(args.image, "IMAGE")
     clean = None
     if args.add_noise:

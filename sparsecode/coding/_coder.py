@@ -10,7 +10,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import BaseSparseEstimator
 from ..utils._dask import is_dask_array
-from ..utils._validation import check_dictionary, check_n_nonzero_coefs
+from ..utils._validation import (
+    check_dictionary,
+    check_n_nonzero_coefs,
+    check_not_transposed,
+)
 from ._fista import fista, ista
 from ._iht import cosamp, iht
 from ._lars import _lars_codes
@@ -35,7 +39,7 @@ ALGORITHMS = {
 #: Defaults of the parameters that only some algorithms use (so that a user setting one
 #: an algorithm ignores gets an error instead of silence).
 _NEUTRAL = {"tol": None, "positive": False, "max_iter": None, "solver_tol": 1e-6,
-            "alpha": 1.0}
+            "alpha": 1.0, "n_nonzero_coefs": None}
 
 
 class SparseCoder(BaseSparseEstimator):
@@ -61,6 +65,12 @@ class SparseCoder(BaseSparseEstimator):
     ``"iht"``, ``"cosamp"`` — :math:`\min_z \|x - zD\|_2^2` s.t.
     :math:`\|z\|_0 \le` ``n_nonzero_coefs`` by normalised iterative hard thresholding
     or CoSaMP.
+
+    Like scikit-learn's :class:`~sklearn.decomposition.SparseCoder`, the coder is
+    stateless: given a dictionary it transforms without :meth:`fit`
+    (``SparseCoder(D).transform(X)``); :meth:`fit` only validates, stores the
+    dictionary in ``components_`` with its Gram matrix (saving that product on every
+    later call) and sets ``n_features_in_``, as pipelines expect.
 
     Parameters
     ----------
@@ -154,8 +164,35 @@ class SparseCoder(BaseSparseEstimator):
                     f"applies to {', '.join(map(repr, users))}."
                 )
 
+    def __sklearn_is_fitted__(self):
+        # Stateless, as scikit-learn's SparseCoder: the dictionary is a parameter, so
+        # the coder is ready to transform as soon as it is constructed.
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
+    def _state(self, dtype):
+        """``(D, G)`` in ``dtype``: from :meth:`fit`, or validated from ``dictionary``
+        (an unfitted coder; nothing is stored on the estimator)."""
+        if hasattr(self, "components_"):
+            D, G = self.components_, self._gram
+        else:
+            self._validate_params()
+            self._check_algorithm_params()
+            D = check_dictionary(self.dictionary)
+            check_n_nonzero_coefs(self.n_nonzero_coefs, D.shape[0])
+            G = None
+        D = np.ascontiguousarray(D, dtype=dtype)
+        G = D @ D.T if G is None else G.astype(dtype, copy=False)
+        return D, G
+
     def fit(self, X, y=None):
         """Validate the dictionary and ``X``; the dictionary is not learned.
+
+        Optional (:meth:`transform` works on an unfitted coder); kept for pipelines.
 
         Parameters
         ----------
@@ -175,6 +212,7 @@ class SparseCoder(BaseSparseEstimator):
         else:
             X = self._validate_X(X, reset=True)
         if X.shape[1] != D.shape[1]:
+            check_not_transposed(D.shape, X.shape[1])
             raise ValueError(
                 f"X has {X.shape[1]} features but dictionary has {D.shape[1]}; "
                 f"X must have shape (n_samples, {D.shape[1]})."
@@ -203,10 +241,17 @@ class SparseCoder(BaseSparseEstimator):
         """
         check_is_fitted(self)
         if is_dask_array(X):
-            return self._dask_transform(X, self.components_.shape[0])
+            n_components = (self.components_.shape[0] if hasattr(self, "components_")
+                            else check_dictionary(self.dictionary).shape[0])
+            return self._dask_transform(X, n_components)
         X = self._validate_X(X, reset=False)
-        D = np.ascontiguousarray(self.components_, dtype=X.dtype)
-        G = self._gram.astype(X.dtype, copy=False)
+        D, G = self._state(X.dtype)
+        if X.shape[1] != D.shape[1]:
+            check_not_transposed(D.shape, X.shape[1])
+            raise ValueError(
+                f"X has {X.shape[1]} features but dictionary has {D.shape[1]}; "
+                f"X must have shape (n_samples, {D.shape[1]})."
+            )
         algorithm = self.algorithm
         if algorithm == "omp":
             max_k, tol = _resolve_stopping(self.n_nonzero_coefs, self.tol, *D.shape[::-1])
@@ -228,3 +273,29 @@ class SparseCoder(BaseSparseEstimator):
         return solver(X, D, n_nonzero_coefs=self.n_nonzero_coefs,
                       max_iter=self.max_iter or (500 if algorithm == "iht" else 100),
                       tol=self.solver_tol, n_jobs=self.n_jobs)
+
+    def inverse_transform(self, X):
+        """Reconstruct signals from codes: ``X @ dictionary``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features)
+            In the dtype of the codes (float32 or float64).
+        """
+        if hasattr(self, "components_"):
+            return super().inverse_transform(X)
+        from sklearn.utils import check_array
+
+        codes = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=True)
+        D, _ = self._state(codes.dtype)
+        if codes.shape[1] != D.shape[0]:
+            raise ValueError(
+                f"X has {codes.shape[1]} columns but the dictionary has {D.shape[0]} "
+                f"atoms; codes must have shape (n_samples, {D.shape[0]})."
+            )
+        return codes @ D

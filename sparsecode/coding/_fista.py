@@ -90,7 +90,7 @@ def _check_operator_or_dictionary(dictionary, X, name="dictionary"):
     dtype = np.float32 if (D.dtype == np.float32 and np.asarray(X).dtype == np.float32) \
         else np.float64
     D = D.astype(dtype, copy=False)
-    X = check_signals(X, n_features=D.shape[1], dtype=dtype)
+    X = check_signals(X, n_features=D.shape[1], dtype=dtype, dictionary_shape=D.shape)
     return _DenseDictionary(D), X, D
 
 
@@ -193,9 +193,10 @@ def _check_lipschitz(lipschitz):
 # ---------------------------------------------------------------------------- solvers
 
 
-def fista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weights=None,
-          max_iter=1000, tol=1e-6, lipschitz=None, init=None, restart=True,
-          accelerated=True, n_jobs=None, return_info=False):
+def fista(X, dictionary, *, alpha=None, penalty="l1", l1_ratio=0.5, groups=None,
+          weights=None, max_iter=1000, tol=1e-6, lipschitz=None, init=None, restart=True,
+          accelerated=True, prox=None, callback=None, verbose=False, n_jobs=None,
+          return_info=False):
     r"""Sparse codes of many signals by FISTA (accelerated proximal gradient).
 
     Solves, independently for every signal :math:`x` (a row of ``X``),
@@ -204,7 +205,9 @@ def fista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weig
 
         \min_z \; \tfrac12 \|x - z D\|_2^2 + \alpha\, \Omega(z),
 
-    with ``alpha`` the weight exactly as written (not scaled by ``n_features``) and
+    (or :math:`\min_z \tfrac12 \|x - z D\|_2^2 + g(z)` for any :math:`g` whose proximal
+    operator is given as ``prox``), with ``alpha`` the weight exactly as written (not
+    scaled by ``n_features``) and
 
     - ``"l1"``: :math:`\Omega(z) = \sum_j w_j |z_j|` (weighted with ``weights``);
     - ``"l1_positive"``: the same plus the constraint :math:`z \ge 0`;
@@ -225,7 +228,8 @@ def fista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weig
         ``forward(z)`` mapping ``(n, n_components) -> (n, n_features)`` and
         ``adjoint(r)`` mapping ``(n, n_features) -> (n, n_components)``.
     alpha : float
-        Non-negative penalty weight.
+        Non-negative penalty weight. Required, unless ``prox`` is given (then leave it
+        unset: the penalty is the prox's own).
     penalty : {"l1", "l1_positive", "elastic_net", "group"}, default="l1"
     l1_ratio : float in [0, 1], default=0.5
         Only for ``"elastic_net"``.
@@ -250,11 +254,41 @@ def fista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weig
         Adaptive restart of the momentum (O'Donoghue & Candès, gradient scheme).
     accelerated : bool, default=True
         False gives ISTA (see :func:`ista`).
+    prox : callable, default=None
+        A proximal operator replacing the built-in penalties: ``prox(V, step)`` takes a
+        block ``V`` of shape ``(n_rows, n_components)`` (one point per row, a C-contiguous
+        float array, not to be modified in place) and a step size ``step`` (a Python
+        float, :math:`1/L`) and returns an array of the shape of ``V`` holding
+        :math:`\mathrm{prox}_{\text{step}\cdot g}(v)` of every row :math:`v`,
+
+        .. math::
+
+            \mathrm{prox}_{s g}(v) = \arg\min_z \tfrac{1}{2s}\|z - v\|_2^2 + g(z).
+
+        ``penalty``, ``alpha``, ``weights`` and ``groups`` must then be left unset.
+        With ``lipschitz="backtracking"`` (or an operator and ``lipschitz=None``), rows
+        with different step sizes are passed in separate calls. Example: total
+        variation, ``prox = lambda V, s: denoise_tv_chambolle(V.reshape(shape),
+        weight=s * alpha).reshape(1, -1)`` for one image per call (see
+        :func:`sparsecode.cs.reconstruct_image`).
+    callback : callable, default=None
+        Called after every iteration as ``callback(n_iter, codes)``, with the iteration
+        number (from 1) and a copy of the current iterate of shape
+        ``(n_samples, n_components)`` (converged signals hold their final codes). A
+        true return value stops the solve: the signals not yet converged keep their
+        current codes, report ``n_iter`` = that iteration and ``converged=False``, and
+        no ConvergenceWarning is issued. Beyond 4096 signals the signals are solved in
+        chunks of 4096 rows, one after the other: ``codes`` is then the chunk's iterate
+        and ``n_iter`` restarts at 1 for every chunk (a stop ends all chunks).
+    verbose : bool, default=False
+        Show a tqdm progress bar over the iterations (with the number of signals still
+        running).
     n_jobs : int, default=None
         Threads for the elementwise kernels and BLAS (None: library defaults).
     return_info : bool, default=False
         Also return a :class:`SolverInfo` with per-sample ``n_iter``, ``objective``
-        and ``converged``.
+        and ``converged``. With ``prox``, ``objective`` is the data term
+        :math:`\tfrac12\|x - zD\|_2^2` alone (the penalty of a custom prox is unknown).
 
     Returns
     -------
@@ -263,6 +297,14 @@ def fista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weig
     info : SolverInfo
         Only with ``return_info=True``.
 
+    Raises
+    ------
+    ValueError
+        When a given ``lipschitz`` is too small and the iterates diverged: the codes
+        are not finite, or :math:`\|zD\|_2^2 > 1.001\,L\,\|z\|_2^2` for a final code
+        :math:`z` (a proof that :math:`L < \|D\|_2^2`). The message gives that lower
+        bound on :math:`\|D\|_2^2`; pass ``lipschitz=None`` or a larger value.
+
     Warns
     -----
     ConvergenceWarning
@@ -270,7 +312,8 @@ def fista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weig
 
     Notes
     -----
-    For a dense dictionary (up to 4096 atoms, and unless ``lipschitz="backtracking"``)
+    For a dense dictionary (up to 4096 atoms, unless ``lipschitz="backtracking"`` or
+    ``prox`` is given)
     the gradient :math:`(zD - x)D^\top` is kept as :math:`zG - xD^\top` with the Gram
     matrix :math:`G = DD^\top`, and the gradient of each new iterate is accumulated
     over its nonzeros only: :math:`\mathrm{nnz}(z)\,k` flops per signal and iteration
@@ -301,7 +344,24 @@ def fista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weig
     [2, 30]
     """
     op, X, D = _check_operator_or_dictionary(dictionary, X)
-    alpha = _check_alpha(alpha)
+    if prox is not None:
+        if not callable(prox):
+            raise TypeError(f"prox must be a callable prox(v, step) or None, got "
+                            f"{type(prox).__name__}.")
+        unset = [name for name, value, default in (
+            ("alpha", alpha, None), ("penalty", penalty, "l1"), ("weights", weights, None),
+            ("groups", groups, None)) if not (value is default or (
+                isinstance(value, str) and value == default))]
+        if unset:
+            raise ValueError(f"{', '.join(unset)} must be left unset when prox is given: "
+                             "the penalty is the prox's own.")
+        alpha = 0.0
+    else:
+        alpha = _check_alpha(alpha)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a callable callback(n_iter, codes) or None, got "
+                        f"{type(callback).__name__}.")
+    verbose = _check_bool(verbose, "verbose")
     n_samples = X.shape[0]
     n_in = op.shape[1]
     code, l1_ratio, w, order, ptr = _check_penalty(penalty, l1_ratio, groups, weights, n_in)
@@ -334,39 +394,105 @@ def fista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weig
         raise ValueError(f"{'dictionary' if D is not None else 'the operator'} is zero: "
                          "the Lipschitz constant must be positive.")
 
-    use_gram = D is not None and not backtracking and D.shape[0] <= _GRAM_MAX_COMPONENTS
+    use_gram = (D is not None and not backtracking and prox is None
+                and D.shape[0] <= _GRAM_MAX_COMPONENTS)
     codes = np.empty((n_samples, n_in), dtype=dtype)
     n_iter = np.empty(n_samples, dtype=np.int64)
     converged = np.empty(n_samples, dtype=bool)
-    with _blas_threads(n_jobs), num_threads(n_jobs):
-        G = D @ D.T if use_gram else None
-        for s in range(0, n_samples, _CHUNK):
-            sl = slice(s, min(s + _CHUNK, n_samples))
-            kw = dict(max_iter=max_iter, tol=tol, accelerated=accelerated, restart=restart,
-                      backtracking=backtracking)
-            if use_gram:
-                kw.update(gram=G, corr=X[sl] @ D.T)
-            else:
-                kw.update(X=X[sl], forward=op.forward, adjoint=op.adjoint)
-            codes[sl], n_iter[sl], converged[sl], _ = fista_solve(
-                Z0[sl], L0, thresh, code, l1_ratio, order, ptr, **kw)
     name = "fista" if accelerated else "ista"
-    if not converged.all():
+    n_chunks = -(-n_samples // _CHUNK)
+    bar = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_iter * n_chunks, desc=name, unit="it", leave=False)
+    stopped = [False]
+
+    def hook(it, current):
+        if bar is not None:
+            bar.update(1)
+        if callback is not None and callback(it, current()):
+            stopped[0] = True
+            return True
+        return False
+
+    try:
+        with _blas_threads(n_jobs), num_threads(n_jobs):
+            G = D @ D.T if use_gram else None
+            for s in range(0, n_samples, _CHUNK):
+                if stopped[0]:
+                    codes[s:], n_iter[s:], converged[s:] = Z0[s:], 0, False
+                    break
+                sl = slice(s, min(s + _CHUNK, n_samples))
+                kw = dict(max_iter=max_iter, tol=tol, accelerated=accelerated,
+                          restart=restart, backtracking=backtracking, prox=prox,
+                          callback=hook if (bar is not None or callback is not None)
+                          else None)
+                if use_gram:
+                    kw.update(gram=G, corr=X[sl] @ D.T)
+                else:
+                    kw.update(X=X[sl], forward=op.forward, adjoint=op.adjoint)
+                codes[sl], n_iter[sl], converged[sl], _ = fista_solve(
+                    Z0[sl], L0, thresh, code, l1_ratio, order, ptr, **kw)
+                if bar is not None:  # a chunk that converged early: fill its share
+                    bar.update(max_iter * (s // _CHUNK + 1) - bar.n)
+    finally:
+        if bar is not None:
+            bar.close()
+    F = None
+    if isinstance(lipschitz, float):
+        F = _check_divergence(op, codes, lipschitz, name)
+    if not converged.all() and not stopped[0]:
         warnings.warn(
             f"{name} did not converge for {int((~converged).sum())} of {n_samples} "
             f"signals within max_iter={max_iter} iterations (tol={tol}); increase "
             "max_iter or tol.", ConvergenceWarning, stacklevel=2)
     if not return_info:
         return codes
-    R = np.asarray(op.forward(codes), dtype=np.float64) - X
-    objective = 0.5 * np.einsum("ij,ij->i", R, R) + penalty_value(
-        codes, thresh, code, l1_ratio, order, ptr)
+    if F is None:
+        F = np.asarray(op.forward(codes), dtype=np.float64)
+    R = F - X
+    objective = 0.5 * np.einsum("ij,ij->i", R, R)
+    if prox is None:
+        objective += penalty_value(codes, thresh, code, l1_ratio, order, ptr)
     return codes, SolverInfo(n_iter, objective, converged)
 
 
-def ista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weights=None,
-         max_iter=1000, tol=1e-6, lipschitz=None, init=None, n_jobs=None,
-         return_info=False):
+def _check_divergence(op, codes, lipschitz, name):
+    """Raise if the iterates of a solve with a given ``lipschitz`` diverged.
+
+    ``||z D||^2 <= ||D||_2^2 ||z||^2`` for every ``z``: a final code breaking it with
+    ``lipschitz`` in place of ``||D||_2^2`` (with 0.1 % slack, for rounding and for
+    estimates a hair low) proves the constant too small. Returns ``forward(codes)``
+    (float64) for reuse.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        F = np.asarray(op.forward(codes), dtype=np.float64)
+    finite = bool(np.isfinite(codes).all() and np.isfinite(F).all())
+    if finite:
+        with np.errstate(over="ignore", invalid="ignore"):
+            zz = np.einsum("ij,ij->i", codes, codes, dtype=np.float64)
+            ff = np.einsum("ij,ij->i", F, F)
+        finite = bool(np.isfinite(zz).all() and np.isfinite(ff).all())
+    if not finite:
+        raise ValueError(
+            f"{name} diverged: the codes are not finite with lipschitz={lipschitz:g}, which "
+            "must be at least ||D||_2^2 (the squared spectral norm of the dictionary or "
+            "operator); pass lipschitz=None to compute it.")
+    ratio = np.divide(ff, zz, out=np.zeros_like(ff), where=zz > 0)
+    worst = float(ratio.max()) if ratio.size else 0.0
+    if worst > 1.001 * lipschitz:
+        raise ValueError(
+            f"{name} diverged: lipschitz={lipschitz:g} is too small, ||D||_2^2 >= "
+            f"{worst:.6g} (the squared spectral norm of the dictionary or operator, shown "
+            "by a code z with ||z D||^2 / ||z||^2 that large); pass lipschitz=None to "
+            "compute it, or a value at least that large.")
+    return F
+
+
+def ista(X, dictionary, *, alpha=None, penalty="l1", l1_ratio=0.5, groups=None,
+         weights=None, max_iter=1000, tol=1e-6, lipschitz=None, init=None, prox=None,
+         callback=None, verbose=False, n_jobs=None, return_info=False):
     r"""Sparse codes of many signals by ISTA (proximal gradient, no momentum).
 
     Same problem, parameters and returns as :func:`fista` (which see), with
@@ -396,4 +522,5 @@ def ista(X, dictionary, *, alpha, penalty="l1", l1_ratio=0.5, groups=None, weigh
     return fista(X, dictionary, alpha=alpha, penalty=penalty, l1_ratio=l1_ratio,
                  groups=groups, weights=weights, max_iter=max_iter, tol=tol,
                  lipschitz=lipschitz, init=init, restart=False, accelerated=False,
-                 n_jobs=n_jobs, return_info=return_info)
+                 prox=prox, callback=callback, verbose=verbose, n_jobs=n_jobs,
+                 return_info=return_info)

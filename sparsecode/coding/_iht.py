@@ -25,6 +25,21 @@ def _resolve_k(n_nonzero_coefs, n_in, n_out):
     return _default_n_nonzero(n_out, n_in) if k is None else k
 
 
+def _row_scales(X):
+    """Per-signal powers of two near ``max |x|`` (1 for zero rows).
+
+    Both solvers are scale-equivariant (codes of ``c x`` are ``c`` times those of
+    ``x``), but their step sizes and least-squares solves square the data and
+    over/underflow beyond about 1e154 / 1e-154. Dividing every signal by a power of two
+    is exact, so signals are solved at unit scale and the codes multiplied back.
+    """
+    amax = np.max(np.abs(X), axis=1) if X.shape[1] else np.zeros(X.shape[0])
+    _, exponent = np.frexp(amax.astype(np.float64))
+    scales = np.ldexp(1.0, exponent).astype(X.dtype)
+    scales[amax == 0] = 1
+    return scales[:, None]
+
+
 def _finish(name, op, X, codes, n_iter, converged, max_iter, tol, return_info):
     if not converged.all():
         warnings.warn(
@@ -33,8 +48,10 @@ def _finish(name, op, X, codes, n_iter, converged, max_iter, tol, return_info):
             "max_iter or tol.", ConvergenceWarning, stacklevel=3)
     if not return_info:
         return codes
-    R = np.asarray(op.forward(codes), dtype=np.float64) - X
-    return codes, SolverInfo(n_iter, 0.5 * np.einsum("ij,ij->i", R, R), converged)
+    with np.errstate(over="ignore"):  # honest inf for data near the float64 limit
+        R = np.asarray(op.forward(codes), dtype=np.float64) - X
+        objective = 0.5 * np.einsum("ij,ij->i", R, R)
+    return codes, SolverInfo(n_iter, objective, converged)
 
 
 def iht(X, dictionary, *, n_nonzero_coefs=None, max_iter=500, tol=1e-6, init=None,
@@ -52,7 +69,8 @@ def iht(X, dictionary, *, n_nonzero_coefs=None, max_iter=500, tol=1e-6, init=Non
     support :math:`\Gamma` and the shrinkage rule of Blumensath & Davies when the
     support changes (:math:`c = 0.01`, :math:`\kappa = 2`). All signals are updated
     together (BLAS products on the active batch); each leaves the batch when it stops
-    moving.
+    moving. Each signal is solved at unit scale (divided by a power of two near its
+    largest entry, exactly; the codes are scaled back), so data of any magnitude works.
 
     Parameters
     ----------
@@ -104,6 +122,9 @@ def iht(X, dictionary, *, n_nonzero_coefs=None, max_iter=500, tol=1e-6, init=Non
         resolve_n_jobs(n_jobs)
     Z0 = _check_init(init, X.shape[0], n_in, X.dtype)
     n = X.shape[0]
+    scales = _row_scales(X)
+    Xs = X / scales
+    Z0 = Z0 / scales
     codes = np.empty((n, n_in), dtype=X.dtype)
     n_iter = np.empty(n, dtype=np.int64)
     converged = np.empty(n, dtype=bool)
@@ -115,7 +136,8 @@ def iht(X, dictionary, *, n_nonzero_coefs=None, max_iter=500, tol=1e-6, init=Non
         for s in range(0, n, _CHUNK):
             sl = slice(s, min(s + _CHUNK, n))
             codes[sl], n_iter[sl], converged[sl] = niht_solve(
-                X[sl], op.forward, op.adjoint, k, Z0[sl], max_iter=max_iter, tol=tol)
+                Xs[sl], op.forward, op.adjoint, k, Z0[sl], max_iter=max_iter, tol=tol)
+    codes *= scales
     return _finish("iht", op, X, codes, n_iter, converged, max_iter, tol, return_info)
 
 
@@ -132,7 +154,9 @@ def cosamp(X, dictionary, *, n_nonzero_coefs=None, max_iter=100, tol=1e-6, n_job
     Each iteration merges the :math:`2k` atoms most correlated with the residual into
     the current support, solves least squares on the merged support and keeps the
     :math:`k` largest coefficients (Needell & Tropp, 2009). Signals are processed in
-    parallel (Numba threads).
+    parallel (Numba threads), each at unit scale (divided by a power of two near its
+    largest entry, which is exact; the codes are scaled back), so data of any magnitude
+    works, 1e-200 to 1e200 alike.
 
     Parameters
     ----------
@@ -187,7 +211,8 @@ def cosamp(X, dictionary, *, n_nonzero_coefs=None, max_iter=100, tol=1e-6, n_job
             D = np.ascontiguousarray(op.forward(np.eye(n_in, dtype=X.dtype)), dtype=X.dtype)
     n = X.shape[0]
     # The kernel works in float64 (one compiled version; float32 codes are cast back).
-    X64 = np.array(X, dtype=np.float64, order="C")
+    scales = _row_scales(X).astype(np.float64)
+    X64 = np.array(X, dtype=np.float64, order="C") / scales
     D64 = np.array(D, dtype=np.float64, order="C")
     codes = np.zeros((n, n_in), dtype=np.float64)
     n_iter = np.zeros(n, dtype=np.int64)
@@ -198,5 +223,6 @@ def cosamp(X, dictionary, *, n_nonzero_coefs=None, max_iter=100, tol=1e-6, n_job
             C = X64 @ D64.T
         with num_threads(n_jobs):
             cosamp_dense(X64, D64, G, C, k, max_iter, float(tol), codes, n_iter, converged)
+    codes *= scales
     codes = codes.astype(X.dtype, copy=False)
     return _finish("cosamp", op, X, codes, n_iter, converged, max_iter, tol, return_info)

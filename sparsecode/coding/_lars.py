@@ -63,7 +63,8 @@ def _prepare(X, dictionary, gram):
     """
     D_in = check_dictionary(dictionary)
     dtype = result_dtype(X, D_in)
-    X = check_signals(X, n_features=D_in.shape[1], dtype=np.float64)
+    X = check_signals(X, n_features=D_in.shape[1], dtype=np.float64,
+                      dictionary_shape=D_in.shape)
     D = D_in.astype(np.float64, copy=False)
     G = D @ D.T if gram is None else _check_gram(gram, D.shape[0])
     return X, D, G, dtype

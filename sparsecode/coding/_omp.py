@@ -126,7 +126,7 @@ def orthogonal_mp(
     D = check_dictionary(dictionary)
     dtype = np.float32 if (D.dtype == np.float32 and np.asarray(X).dtype == np.float32) else np.float64
     D = D.astype(dtype, copy=False)
-    X = check_signals(X, n_features=D.shape[1], dtype=dtype)
+    X = check_signals(X, n_features=D.shape[1], dtype=dtype, dictionary_shape=D.shape)
     n_components, n_features = D.shape
     max_k, tol_ = _resolve_stopping(n_nonzero_coefs, tol, n_features, n_components)
     if gram is None:

@@ -18,7 +18,7 @@ from ..operators import (
 )
 from ..operators._image import check_image_shape, check_ratio
 from ..utils._validation import _as_float_array, check_positive_int, check_tol
-from ._solvers import _fista_prox, l1_solve
+from ._solvers import IterateTracker, l1_solve
 
 #: Reconstruction methods, name -> description (the error message lists them).
 METHODS = {
@@ -235,8 +235,8 @@ def reconstruct_image(y, operator, *, method="tv", alpha=None, image_shape=None,
     max_iter : int, default=None
         FISTA iterations (None: :data:`DEFAULT_MAX_ITER`).
     tol : float, default=1e-6
-        Stopping tolerance on the relative size of the last step (l1: the shared FISTA's
-        test; TV: the relative change of the image).
+        Stopping tolerance on the relative size of the last proximal-gradient step (the
+        shared FISTA's test, :func:`sparsecode.fista`).
     clip : bool, default=True
         Clip the result to [0, 1] (for images in that range).
     verbose : bool, default=False
@@ -257,10 +257,10 @@ def reconstruct_image(y, operator, *, method="tv", alpha=None, image_shape=None,
     first proximal-gradient steps barely move it. Both solvers therefore use
     continuation: the first half of the iterations run on penalties decreasing
     geometrically to ``alpha`` (warm-started), the second half at ``alpha``. The
-    coarsest approximation (DCT DC term, Haar LL band) is not penalised. The l1 solves
-    use :func:`sparsecode.coding._fista.fista` on the operator :math:`A\Psi^\top`; TV
-    uses a small private FISTA loop, because its proximal step is not one of the shared
-    solver's penalties.
+    coarsest approximation (DCT DC term, Haar LL band) is not penalised. All methods
+    use :func:`sparsecode.coding._fista.fista`: the l1 solves on the operator
+    :math:`A\Psi^\top`, TV on :math:`A` with its ``prox`` hook set to Chambolle's
+    projection (no momentum restart).
 
     References
     ----------
@@ -363,8 +363,14 @@ def _tv_solve(y, operator, shape, alpha, *, x0, max_iter, tol, callback, n_stage
     """TV-FISTA with continuation: the first half of the iterations on penalties
     decreasing geometrically from ``20 * alpha`` to ``alpha`` (warm-started), the second
     half at ``alpha`` until ``tol``. Started from the back-projection, where the data
-    term is zero, a small penalty alone hardly moves the iterate."""
+    term is zero, a small penalty alone hardly moves the iterate.
+
+    Each stage is the shared FISTA (:func:`sparsecode.coding._fista.fista`) with its
+    ``prox`` hook set to Chambolle's TV projection, without momentum restart (the
+    textbook FISTA of Beck & Teboulle's TV paper, doi:10.1109/TIP.2009.2028250)."""
     from skimage.restoration import denoise_tv_chambolle
+
+    from ..coding._fista import fista
 
     lipschitz = 1.001 * operator.lipschitz()
     stages = []
@@ -372,24 +378,37 @@ def _tv_solve(y, operator, shape, alpha, *, x0, max_iter, tol, callback, n_stage
         per = max_iter // (2 * (n_stages - 1))
         stages = [(a, per) for a in np.geomspace(20.0 * alpha, alpha, n_stages)[:-1]]
     stages.append((alpha, max_iter - sum(n for _, n in stages)))
-    x = x0
+    x = np.asarray(x0, dtype=np.float64).reshape(1, -1)
+    tracker = IterateTracker(callback)
     converged = True
-    for a, n in stages:
-        def prox(v, step, a=a):
-            return denoise_tv_chambolle(v.reshape(shape), weight=step * a,
-                                        max_num_iter=50).ravel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for a, n in stages:
+            def prox(V, step, a=a):
+                return np.stack([denoise_tv_chambolle(v.reshape(shape), weight=step * a,
+                                                      max_num_iter=50).ravel() for v in V])
 
-        x, _, converged = _fista_prox(y, operator, prox, x0=x, lipschitz=lipschitz,
-                                      max_iter=n, tol=tol, callback=callback, warn=False)
+            x, info = fista(y[None, :], operator, prox=prox, lipschitz=lipschitz,
+                            restart=False, max_iter=n, tol=tol, init=x, callback=tracker,
+                            return_info=True)
+            converged = bool(info.converged[0])
     if not converged:
         warnings.warn(f"TV-FISTA did not converge within max_iter={max_iter} iterations "
-                      f"(tol={tol}); increase max_iter or tol.", ConvergenceWarning,
+                      f"(tol={tol}; the last relative change of the iterate was "
+                      f"{tracker.change:.2g}); increase max_iter or tol.", ConvergenceWarning,
                       stacklevel=3)
-    return x
+    return x[0]
+
+
+#: Smallest image side SSIM works on (scikit-image's default 7x7 window).
+SSIM_MIN_SIDE = 7
 
 
 def image_quality(reference, image, *, data_range=1.0):
-    """PSNR (dB) and SSIM of ``image`` against ``reference`` (scikit-image metrics)."""
+    """PSNR (dB) and SSIM of ``image`` against ``reference`` (scikit-image metrics).
+
+    Raises a ValueError for images smaller than SSIM's 7x7 window.
+    """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     reference = check_image(reference, "reference")
@@ -398,6 +417,10 @@ def image_quality(reference, image, *, data_range=1.0):
         raise ValueError(
             f"image must have the shape of reference {reference.shape}, got {image.shape}."
         )
+    if min(reference.shape) < SSIM_MIN_SIDE:
+        raise ValueError(
+            f"image of shape {reference.shape} is smaller than SSIM's {SSIM_MIN_SIDE}x"
+            f"{SSIM_MIN_SIDE} window; compute PSNR alone (sparsecode.image.psnr).")
     psnr = peak_signal_noise_ratio(reference, image, data_range=data_range)
     ssim = structural_similarity(reference, image, data_range=data_range)
     return float(psnr), float(ssim)

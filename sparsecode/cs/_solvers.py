@@ -1,62 +1,36 @@
 """Proximal-gradient solves used by the image CS reconstructions.
 
 The l1 problem in a transform domain goes through the library's batched FISTA
-(:func:`sparsecode.coding._fista.fista`), given the composed operator.
-
-``_fista_prox`` is a *minimal private FISTA with a pluggable proximal step*, used only
-for total variation, whose proximal step (Chambolle's projection, scikit-image's
-``denoise_tv_chambolle``) is not one of the penalties of the shared FISTA.
-
-TODO(sparsecode): route TV through the shared FISTA once it accepts a callable
-proximal operator, and delete ``_fista_prox``.
+(:func:`sparsecode.coding._fista.fista`), given the composed operator. Total variation
+uses the same FISTA through its ``prox`` hook (see ``_reconstruct._tv_solve``).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-def _fista_prox(y, operator, prox, *, x0, lipschitz, max_iter, tol, callback=None,
-                warn=True):
-    r"""Minimal private FISTA: :math:`\min_x \tfrac12\|y - Ax\|^2 + g(x)`.
+class IterateTracker:
+    r"""A FISTA ``callback`` that records the relative change of the iterate,
+    :math:`\|z_k - z_{k-1}\| / \|z_k\|`, and forwards each iteration to ``progress(1)``
+    (a tqdm bar's ``update``). ``change`` is the last value (NaN before two iterates):
+    what a warning reports as the tolerance reached when ``max_iter`` ran out."""
 
-    ``prox(v, step)`` returns :math:`\mathrm{prox}_{\text{step}\cdot g}(v)`. Stops when
-    the relative change of the iterate falls below ``tol``; warns with
-    ConvergenceWarning otherwise (if ``warn``). Returns ``(x, n_iter, converged)``.
+    def __init__(self, progress=None):
+        self.progress = progress
+        self.previous = None
+        self.change = float("nan")
 
-    References
-    ----------
-    A. Beck, M. Teboulle, "Fast gradient-based algorithms for constrained total
-    variation image denoising and deblurring problems", IEEE Trans. Image Process.
-    18(11), 2009. doi:10.1109/TIP.2009.2028250
-    """
-    step = 1.0 / lipschitz
-    x = x0.copy()
-    z = x0.copy()
-    t = 1.0
-    n_iter = 0
-    converged = False
-    for n_iter in range(1, max_iter + 1):
-        grad = operator.adjoint(operator.forward(z) - y)
-        x_new = prox(z - step * grad, step)
-        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        diff = x_new - x
-        z = x_new + ((t - 1.0) / t_new) * diff
-        change = float(np.linalg.norm(diff)) / max(float(np.linalg.norm(x_new)), 1e-30)
-        x, t = x_new, t_new
-        if callback is not None:
-            callback(1)
-        if change < tol:
-            converged = True
-            break
-    if warn and not converged:
-        warnings.warn(f"TV-FISTA did not converge within max_iter={max_iter} iterations "
-                      f"(tol={tol}); increase max_iter or tol.", ConvergenceWarning,
-                      stacklevel=3)
-    return x, n_iter, converged
+    def __call__(self, it, codes):
+        if self.previous is not None and self.previous.shape == codes.shape:
+            norm = float(np.linalg.norm(codes))
+            self.change = float(np.linalg.norm(codes - self.previous)) / max(norm, 1e-300)
+        self.previous = codes
+        if self.progress is not None:
+            self.progress(1)
+        return False
 
 
 def l1_solve(y, operator, alpha, *, init, lipschitz, max_iter, tol, weights=None,
@@ -72,8 +46,8 @@ def l1_solve(y, operator, alpha, *, init, lipschitz, max_iter, tol, weights=None
     stage warm-started from the previous one; the second half solves at ``alpha``
     until ``tol``. Started from the back-projection, where the data term is already
     zero, plain FISTA with a small ``alpha`` barely moves; continuation reaches the
-    solution in a few hundred iterations. ``callback(k)`` is called after each stage.
-    Returns ``(c, n_iter)``.
+    solution in a few hundred iterations. ``callback(1)`` is called after each
+    iteration. Returns ``(c, n_iter)``.
     """
     from ..coding._fista import fista
 
@@ -86,21 +60,22 @@ def l1_solve(y, operator, alpha, *, init, lipschitz, max_iter, tol, weights=None
     final = max_iter - sum(n for _, n in stages)
     c = init[None, :]
     done = 0
+    tracker = IterateTracker(callback)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for a, n in stages:
             c, info = fista(y[None, :], operator, alpha=float(a), weights=weights, max_iter=n,
-                            tol=tol, lipschitz=lipschitz, init=c, return_info=True)
+                            tol=tol, lipschitz=lipschitz, init=c, callback=tracker,
+                            return_info=True)
             done += int(info.n_iter[0])
-            if callback is not None:
-                callback(n)
+        tracker.previous = None
         c, info = fista(y[None, :], operator, alpha=alpha, weights=weights, max_iter=final,
-                        tol=tol, lipschitz=lipschitz, init=c, return_info=True)
+                        tol=tol, lipschitz=lipschitz, init=c, callback=tracker,
+                        return_info=True)
     done += int(info.n_iter[0])
-    if callback is not None:
-        callback(final)
     if not info.converged[0]:
         warnings.warn(f"fista did not converge within max_iter={max_iter} iterations "
-                      f"(tol={tol}); increase max_iter or tol.", ConvergenceWarning,
+                      f"(tol={tol}; the last relative change of the iterate was "
+                      f"{tracker.change:.2g}); increase max_iter or tol.", ConvergenceWarning,
                       stacklevel=3)
     return c[0], done

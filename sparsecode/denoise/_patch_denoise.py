@@ -290,6 +290,11 @@ def _train_ksvd(X, D0, *, tol, n_nonzero_coefs, n_iter, ksvd_method, random_stat
     return D
 
 
+#: Image magnitudes (max |pixel|, sigma, data range) handled as they are; beyond, the
+#: image is denoised at unit scale (float32 squares overflow near 1e19).
+_SAFE_MAGNITUDE = (2.0**-40, 2.0**40)
+
+
 def denoise_image(
     image,
     sigma,
@@ -425,6 +430,11 @@ def denoise_image(
         Same dtype as ``image`` (integer images are rounded and clipped to their dtype).
         A lazy Dask array (chunked like the tiles) for a Dask ``image``; a NumPy array
         for a NumPy image with ``chunks``.
+        Float images of any magnitude work: beyond about 1e12 (or below 1e-12) the
+        image, ``sigma`` and ``data_range`` are divided by the same power of two and the
+        result multiplied back (denoising is scale-equivariant; exact in floating
+        point), since the squared patch norms would overflow the working float (not
+        for tiled images, which must stay within that range).
     dictionary : ndarray of shape (n_atoms, patch_size ** 2)
         Only with ``return_dictionary=True``.
 
@@ -487,6 +497,29 @@ def denoise_image(
         R = 1.0 if amax <= 2.0 else 255.0
     else:
         R = _resolve_data_range(arr, data_range)
+    if not tiled and arr.dtype.kind == "f":
+        # Denoising is scale-equivariant. Far outside the range where the squared patch
+        # norms and the tolerance fit the working float (1e300 images overflowed), solve
+        # at unit scale: dividing by a power of two is exact; the result is scaled back.
+        magnitude = max(float(np.max(np.abs(arr))), sigma, R)
+        if not _SAFE_MAGNITUDE[0] <= magnitude <= _SAFE_MAGNITUDE[1]:
+            if data_range is None:
+                raise ValueError(
+                    f"image values reach {float(np.max(np.abs(arr))):.3g} (sigma={sigma:g}): "
+                    f"far from the [0, 1] or [0, 255] ranges data_range is inferred from; "
+                    "pass data_range, the intensity range of the image (it sets the "
+                    "clipping and the weight lam).")
+            scale = float(np.ldexp(1.0, np.frexp(magnitude)[1]))
+            result = denoise_image(
+                arr / scale, sigma / scale, method=method, patch_size=patch_size,
+                n_components=n_components, n_iter=n_iter, max_patches=max_patches, C=C,
+                lam=lam, n_nonzero_coefs=n_nonzero_coefs, dictionary=dictionary,
+                coder=coder, stride=stride, data_range=R / scale, clip=clip,
+                ksvd_method=ksvd_method, dtype=dtype, random_state=random_state,
+                n_jobs=n_jobs, verbose=verbose, return_dictionary=return_dictionary)
+            if return_dictionary:
+                return result[0] * arr.dtype.type(scale), result[1]
+            return result * arr.dtype.type(scale)
     if lam is None:
         lam = 30.0 / (sigma * 255.0 / R)
     else:

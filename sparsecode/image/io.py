@@ -13,7 +13,25 @@ import warnings
 
 import numpy as np
 
-__all__ = ["read_image", "write_image"]
+__all__ = ["read_image", "write_image", "check_output_path", "WRITE_EXTENSIONS"]
+
+#: File extensions :func:`write_image` writes (8-bit grayscale).
+WRITE_EXTENSIONS = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg", ".gif", ".webp")
+
+
+def check_output_path(path, what="output"):
+    """Raise ValueError unless ``path`` ends with a supported image extension and its
+    folder exists (checked before any long computation)."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in WRITE_EXTENSIONS:
+        raise ValueError(
+            f"{what} {path!r} has {'extension ' + repr(ext) if ext else 'no extension'}; "
+            f"supported image extensions: {', '.join(WRITE_EXTENSIONS)}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"output folder does not exist: {folder}")
+    return path
 
 
 def read_image(path):
@@ -81,18 +99,21 @@ def write_image(path, image):
     Parameters
     ----------
     path : str or os.PathLike
-        Output file; the format follows the extension (``.png`` recommended).
+        Output file; the format follows the extension, one of
+        :data:`WRITE_EXTENSIONS` (``.png`` recommended); others raise instead of
+        silently writing some default format.
     image : array-like of shape (height, width)
         Values in [0, 255] (rounded and clipped; uint8 arrays are written as is).
 
     Raises
     ------
     ValueError
-        If ``image`` is not 2-D, contains NaN, or the file cannot be written.
+        If ``image`` is not 2-D, contains NaN, the extension is not supported, or the
+        file cannot be written.
     """
     import imageio.v3 as iio
 
-    path = os.fspath(path)
+    path = check_output_path(path)
     arr = np.asarray(image)
     if arr.ndim != 2:
         raise ValueError(f"image must be a 2-D (grayscale) array, got shape {arr.shape}.")

@@ -217,9 +217,31 @@ def _rowdot(a, b):
     return np.einsum("ij,ij->i", a, b)
 
 
+def custom_prox_step(prox):
+    """A proximal-gradient step ``Z = prox(Y - inv_L * G, inv_L)`` for a caller's ``prox``.
+
+    Rows sharing a step size are passed to ``prox(V, step)`` together (``step`` a Python
+    float), so a prox that only takes scalar steps works with per-row backtracking.
+    """
+
+    def step(Y, G, inv_L, thresh, penalty, l1_ratio, order, ptr, Z):
+        V = Y - inv_L[:, None] * G
+        values = np.unique(inv_L)
+        groups = [(slice(None), values[0])] if values.size == 1 else [
+            (np.flatnonzero(inv_L == v), v) for v in values]
+        for rows, s in groups:
+            out = np.asarray(prox(V[rows], float(s)))
+            if out.shape != V[rows].shape:
+                raise ValueError(
+                    f"prox must return an array of the shape of its input {V[rows].shape}, "
+                    f"got {out.shape}.")
+            Z[rows] = out
+    return step
+
+
 def fista_solve(Z0, L0, thresh, penalty, l1_ratio, order, ptr, *, max_iter, tol,
                 accelerated=True, restart=True, backtracking=False, X=None, forward=None,
-                adjoint=None, gram=None, corr=None, eta=2.0):
+                adjoint=None, gram=None, corr=None, eta=2.0, prox=None, callback=None):
     """Run batched (F)ISTA from ``Z0`` (not modified); returns ``Z, n_iter, converged, L``.
 
     Operator form: pass ``X``, ``forward`` and ``adjoint`` (optionally ``backtracking``).
@@ -227,12 +249,21 @@ def fista_solve(Z0, L0, thresh, penalty, l1_ratio, order, ptr, *, max_iter, tol,
     one fused Numba pass (:func:`gram_step`) once the iterates are sparse. ``L0`` is the (initial)
     Lipschitz constant; with ``backtracking`` it is increased per row by ``eta`` until
     the sufficient-decrease condition of Beck & Teboulle holds.
+
+    ``prox`` (operator form only): a callable ``prox(V, step)`` replacing the built-in
+    penalties (``thresh``... are then ignored). ``callback(it, current)`` is called
+    after every iteration with the iteration number and a function returning the
+    current iterate of all rows; a true return value stops the solve (rows not yet
+    converged then report ``n_iter = it``).
     """
     dtype = Z0.dtype
     n = Z0.shape[0]
     gram_form = gram is not None
     if gram_form and backtracking:
         raise ValueError("backtracking needs the operator form")
+    if gram_form and prox is not None:
+        raise ValueError("a custom prox needs the operator form")
+    step_fn = prox_grad_step if prox is None else custom_prox_step(prox)
     data = corr if gram_form else X
 
     def image(Zs, data_s):
@@ -275,13 +306,14 @@ def fista_solve(Z0, L0, thresh, penalty, l1_ratio, order, ptr, *, max_iter, tol,
             momentum_update(Z, Y, IZ, IY, Znew, Inew, t, accelerated, restart, tol, done)
         else:
             Gy = gradient(IY)
-            prox_grad_step(Y, Gy, 1.0 / L, thresh, penalty, l1r, order, ptr, Znew)
+            step_fn(Y, Gy, 1.0 / L, thresh, penalty, l1r, order, ptr, Znew)
             Inew = image(Znew, data)
             if backtracking:
                 _backtrack(Y, Gy, IY, Znew, Inew, L, data, image, thresh, penalty, l1r,
-                           order, ptr, eta)
+                           order, ptr, eta, step_fn)
             momentum_update(Z, Y, IZ, IY, Znew, Inew, t, accelerated, restart, tol, done)
         new = done & ~frozen
+        finished = False
         if new.any():
             # Converged rows are recorded at once and frozen (skipped by the Gram kernel);
             # the batch is compacted only when a quarter of it is frozen, so that the
@@ -293,9 +325,8 @@ def fista_solve(Z0, L0, thresh, penalty, l1_ratio, order, ptr, *, max_iter, tol,
             L_out[idx] = L[new]
             frozen |= new
             n_frozen = int(frozen.sum())
-            if n_frozen == active.size:
-                break
-            if 4 * n_frozen >= active.size:
+            finished = n_frozen == active.size
+            if not finished and 4 * n_frozen >= active.size:
                 keep = ~frozen
                 active = active[keep]
                 Z, Y, IZ, IY = Z[keep], Y[keep], IZ[keep], IY[keep]
@@ -304,6 +335,21 @@ def fista_solve(Z0, L0, thresh, penalty, l1_ratio, order, ptr, *, max_iter, tol,
                 Inew = np.empty_like(IZ)
                 done = np.zeros(active.size, dtype=np.bool_)
                 frozen = np.zeros(active.size, dtype=np.bool_)
+        if callback is not None:
+            def current(Z=Z, active=active, frozen=frozen):
+                res = out.copy()
+                keep = ~frozen
+                res[active[keep]] = Z[keep]
+                return res
+
+            if callback(it, current):
+                keep = ~frozen
+                n_iter[active[keep]] = it
+                out[active[keep]] = Z[keep]
+                L_out[active[keep]] = L[keep]
+                break
+        if finished:
+            break
     else:
         keep = ~frozen
         out[active[keep]] = Z[keep]
@@ -311,7 +357,8 @@ def fista_solve(Z0, L0, thresh, penalty, l1_ratio, order, ptr, *, max_iter, tol,
     return out, n_iter, converged, L_out
 
 
-def _backtrack(Y, Gy, IY, Znew, Inew, L, data, image, thresh, penalty, l1r, order, ptr, eta):
+def _backtrack(Y, Gy, IY, Znew, Inew, L, data, image, thresh, penalty, l1r, order, ptr, eta,
+               step_fn=prox_grad_step):
     """Operator form: raise ``L`` per row until ``f(z+) <= Q_L(z+, y)`` (in place)."""
     dtype = Y.dtype
     fy = 0.5 * _rowdot(IY, IY)
@@ -327,8 +374,8 @@ def _backtrack(Y, Gy, IY, Znew, Inew, L, data, image, thresh, penalty, l1r, orde
             return
         L[bad] *= eta
         Zb = np.empty((bad.size, Y.shape[1]), dtype=dtype)
-        prox_grad_step(np.ascontiguousarray(Y[bad]), np.ascontiguousarray(Gy[bad]),
-                       1.0 / L[bad], thresh, penalty, l1r, order, ptr, Zb)
+        step_fn(np.ascontiguousarray(Y[bad]), np.ascontiguousarray(Gy[bad]),
+                1.0 / L[bad], thresh, penalty, l1r, order, ptr, Zb)
         Znew[bad] = Zb
         Inew[bad] = image(Zb, data[bad])
 

@@ -141,6 +141,13 @@ class BlockCSOperator(LinearOperator):
                 f"block_operator={self.block_operator!r})")
 
 
+#: Largest explicit per-block matrix :func:`block_cs_operator` builds (256 MiB): a
+#: 300-pixel block at ratio 0.25 would take 16 GiB (and its orthogonalisation more).
+MAX_BLOCK_MATRIX_BYTES = 2**28
+
+#: Ensembles stored as an explicit matrix (the others are fast transforms).
+_EXPLICIT_ENSEMBLES = ("orthogonal-gaussian", "gaussian", "bernoulli")
+
 #: Per-block sensing ensembles known by name to :func:`block_cs_operator`.
 BLOCK_ENSEMBLES = {
     "orthogonal-gaussian": OrthogonalGaussianOperator,
@@ -171,6 +178,12 @@ def block_cs_operator(image_shape, ratio, *, block_size=33, kind="orthogonal-gau
     Returns
     -------
     BlockCSOperator
+
+    Raises
+    ------
+    ValueError
+        When an explicit per-block matrix (the Gaussian and Bernoulli ensembles) would
+        exceed :data:`MAX_BLOCK_MATRIX_BYTES` (256 MiB).
     """
     ratio = check_ratio(ratio)
     block_size = check_positive_int(block_size, "block_size")
@@ -178,6 +191,13 @@ def block_cs_operator(image_shape, ratio, *, block_size=33, kind="orthogonal-gau
         raise ValueError(f"kind must be one of {sorted(BLOCK_ENSEMBLES)}, got {kind!r}.")
     n = block_size * block_size
     m = n_measurements_for(ratio, n)
+    nbytes = m * n * np.dtype(dtype).itemsize
+    if kind in _EXPLICIT_ENSEMBLES and nbytes > MAX_BLOCK_MATRIX_BYTES:
+        raise ValueError(
+            f"block_size={block_size} at ratio={ratio:g} needs a {m}x{n} {kind} block "
+            f"matrix of {nbytes / 2**30:.1f} GiB (the limit is "
+            f"{MAX_BLOCK_MATRIX_BYTES / 2**20:.0f} MiB); use a smaller block_size (33, "
+            "the usual, needs a few MiB) or kind='dct'/'hadamard' (fast, no matrix).")
     phi = BLOCK_ENSEMBLES[kind](m, n, random_state=random_state, dtype=dtype)
     return BlockCSOperator(image_shape, phi, block_size=block_size)
 

@@ -88,15 +88,36 @@ def _is_linear_operator(obj):
         not isinstance(obj, np.ndarray)
 
 
-def check_signals(X, *, n_features=None, dtype=None, name="X"):
-    """Validate signals of shape ``(n_samples, n_features)``."""
+def check_signals(X, *, n_features=None, dtype=None, name="X", dictionary_shape=None):
+    """Validate signals of shape ``(n_samples, n_features)``.
+
+    With ``dictionary_shape`` (the shape of a dense dictionary, atoms in rows), a
+    dictionary that looks transposed -- its number of *rows* matches the width of
+    ``X`` -- is blamed by name and shape instead of ``X``.
+    """
     X = _as_float_array(X, name, dtype=dtype, ndim=2)
     if n_features is not None and X.shape[1] != n_features:
+        check_not_transposed(dictionary_shape, X.shape[1], name=name)
         raise ValueError(
             f"{name} has {X.shape[1]} features per sample but the dictionary has "
             f"{n_features}; X must have shape (n_samples, {n_features})."
         )
     return X
+
+
+def check_not_transposed(dictionary_shape, n_features, *, name="X"):
+    """Raise if a dictionary of ``dictionary_shape`` looks transposed for signals of
+    ``n_features`` (its rows, not its columns, match)."""
+    if dictionary_shape is None:
+        return
+    n_rows, n_cols = dictionary_shape
+    if n_rows == n_features and n_cols != n_features:
+        raise ValueError(
+            f"dictionary has shape {tuple(dictionary_shape)} but {name} has {n_features} "
+            f"features per sample: the dictionary looks transposed. Atoms go in rows, "
+            f"shape (n_components, n_features); pass dictionary.T (shape "
+            f"({n_cols}, {n_rows}))."
+        )
 
 
 def check_n_nonzero_coefs(n_nonzero_coefs, n_components, *, name="n_nonzero_coefs"):
