@@ -43,8 +43,10 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
-            Codes, as returned by :meth:`transform`.
+        X : {array-like, sparse matrix} of shape (n_samples, n_components)
+            Codes, as returned by :meth:`transform`: dense, or a SciPy sparse array or
+            matrix (CSR, CSC or COO, e.g. from ``output="sparse"``), which gives the
+            same reconstruction (to rounding: the sum runs over the nonzeros only).
 
         Returns
         -------
@@ -54,7 +56,8 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         from sklearn.utils import check_array
 
-        codes = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite=True)
+        codes = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite=True,
+                            accept_sparse=("csr", "csc", "coo"))
         components = self.components_
         if codes.shape[1] != components.shape[0]:
             raise ValueError(
@@ -62,4 +65,4 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
                 f"{components.shape[0]} components; codes must have shape "
                 f"(n_samples, {components.shape[0]})."
             )
-        return codes @ components.astype(codes.dtype, copy=False)
+        return np.asarray(codes @ components.astype(codes.dtype, copy=False))
