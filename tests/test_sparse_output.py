@@ -328,3 +328,26 @@ def test_orthogonal_mp_sparse_peak_memory_far_below_dense(rng):
     assert peak < 4 * csr_bytes + 8 * 2**20
     # spot check of the values against the dense path on a slice
     assert_same_codes(codes[:2000], orthogonal_mp(X[:2000], D, n_nonzero_coefs=k))
+
+
+def test_learner_sparse_output_rejects_nan_from_callable_coder(rng):
+    X, _ = make_problem(rng, n_samples=100)
+
+    def bad_coder(X, D, G):
+        codes = orthogonal_mp(X, D, n_nonzero_coefs=2, gram=G)
+        codes[0, 0] = np.nan
+        return codes
+
+    est = MiniBatchDictionaryLearning(10, coder=bad_coder, batch_size=200, max_iter=0,
+                                      random_state=0, output="sparse").fit(X)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        est.transform(X)
+
+
+def test_csr_matrix_view_shares_the_arrays(rng):
+    X, D = make_problem(rng, n_samples=20)
+    codes = orthogonal_mp(X, D, n_nonzero_coefs=3, output="sparse")
+    legacy = sp.csr_matrix(codes)
+    assert np.shares_memory(legacy.data, codes.data)
+    assert np.shares_memory(legacy.indices, codes.indices)
+    np.testing.assert_array_equal(legacy.toarray(), codes.toarray())
