@@ -12,10 +12,10 @@ from sklearn.exceptions import ConvergenceWarning
 from .._jit import num_threads
 from ..kernels.csr import chunk_partition
 from ..kernels.lars import (
+    N_BLOCKS,
     STATUS_DEPENDENT,
     STATUS_LIMIT,
     STATUS_MAX_ITER,
-    N_BLOCKS as LARS_BLOCKS,
     batch_lars_fused,
     batch_lars_fused_slots,
     lars_path_kernel,
@@ -140,7 +140,7 @@ def _lars_sparse(X, Dt, G, alpha, max_k, lasso, positive, max_iter, n_jobs,
     lambdas = np.zeros(n_samples, dtype=np.float64)
     builder = CSRBuilder(n_samples, G.shape[0], out_dtype)
     if n_samples:
-        chunks = chunk_partition(n_samples, LARS_BLOCKS, _SUB_BLOCK, chunk_rows,
+        chunks = chunk_partition(n_samples, N_BLOCKS, _SUB_BLOCK, chunk_rows,
                                  4 * numba.get_num_threads())
         rows = max(e - s for s, e, _ in chunks)
         slot_idx = np.empty((rows, width), dtype=np.int32)

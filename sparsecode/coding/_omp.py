@@ -7,8 +7,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .._jit import num_threads
-from ..kernels.omp import batch_omp, batch_omp_fused, batch_omp_fused_slots
 from ..kernels.csr import chunk_partition
+from ..kernels.omp import batch_omp, batch_omp_fused, batch_omp_fused_slots
 from ..utils._validation import (
     check_dictionary,
     check_n_nonzero_coefs,

@@ -12,8 +12,14 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import BaseSparseEstimator
 from ..utils._validation import check_random_state
 from ._batch import BATCH_UPDATES, learn_batch
-from ._common import (CODERS, INITS, IterationRecord, resolve_coder, run_coder,
-                      run_coder_sparse)
+from ._common import (
+    CODERS,
+    INITS,
+    IterationRecord,
+    resolve_coder,
+    run_coder,
+    run_coder_sparse,
+)
 from ._online import online_step, start_online
 
 _COMMON_CONSTRAINTS = {
