@@ -47,6 +47,11 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
         Each block is then validated by the NumPy ``method`` when it is computed (a NaN
         raises the NumPy path's ValueError at compute time).
         """
+        if method == "transform" and getattr(self, "output", "dense") == "sparse":
+            raise ValueError(
+                "output='sparse' is for in-memory X; for a Dask X use output='dense' "
+                "(each block's codes can be made sparse by the caller with map_blocks)."
+            )
         dtype = check_dask_rows(X, n_columns=getattr(self, "n_features_in_", None),
                                 owner=type(self).__name__)
         return map_method_rows(self, method, X, n_out=n_out, dtype=dtype)
@@ -64,9 +69,12 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or dask.array.Array of shape (n_samples, n_components)
-            Codes, as returned by :meth:`transform`. A Dask array must be chunked along
-            its rows only.
+        X : {array-like, sparse matrix} or dask.array.Array of shape \
+                (n_samples, n_components)
+            Codes, as returned by :meth:`transform`: dense, or a SciPy sparse array or
+            matrix (CSR, CSC or COO, e.g. from ``output="sparse"``), which gives the
+            same reconstruction (to rounding: the sum runs over the nonzeros only). A Dask
+            array must be chunked along its rows only.
 
         Returns
         -------
@@ -83,7 +91,8 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
                                     what="components")
             return map_method_rows(self, "inverse_transform", X, n_out=n_feat, dtype=dtype)
 
-        codes = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite=True)
+        codes = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite=True,
+                            accept_sparse=("csr", "csc", "coo"))
         components = self.components_
         if codes.shape[1] != components.shape[0]:
             raise ValueError(
@@ -91,4 +100,4 @@ class BaseSparseEstimator(TransformerMixin, BaseEstimator):
                 f"{components.shape[0]} components; codes must have shape "
                 f"(n_samples, {components.shape[0]})."
             )
-        return codes @ components.astype(codes.dtype, copy=False)
+        return np.asarray(codes @ components.astype(codes.dtype, copy=False))

@@ -469,3 +469,10 @@ def test_unfitted_sparse_coder_transforms_a_dask_array(rng):
     lazy = coder.transform(da.from_array(X, chunks=(30, 8)))
     np.testing.assert_array_equal(lazy.compute(), np.concatenate(
         [coder.transform(X[i:i + 30]) for i in range(0, 100, 30)]))
+
+
+def test_sparse_output_with_a_dask_array_is_refused(rng):
+    D = rng.standard_normal((20, 8))
+    X = da.from_array(rng.standard_normal((40, 8)), chunks=(20, 8))
+    with pytest.raises(ValueError, match="output='sparse' is for in-memory X"):
+        SparseCoder(D, n_nonzero_coefs=3, output="sparse").transform(X)

@@ -18,7 +18,8 @@ from ..utils._validation import (
 from ._fista import fista, ista
 from ._iht import cosamp, iht
 from ._lars import _lars_codes
-from ._omp import _omp_dense, _resolve_stopping
+from ._omp import _omp_dense, _omp_sparse, _resolve_stopping
+from ._sparse import dense_to_csr_chunked
 
 #: Algorithms SparseCoder knows: name -> (what it solves, parameters it uses).
 ALGORITHMS = {
@@ -96,6 +97,13 @@ class SparseCoder(BaseSparseEstimator):
         Relative step tolerance of the iterative solvers (fista, ista, iht, cosamp).
     n_jobs : int, default=None
         Threads used by the kernels (None: all Numba threads).
+    output : {"dense", "sparse"}, default="dense"
+        Format of the codes returned by :meth:`transform`: a NumPy array or a
+        :class:`scipy.sparse.csr_array`. For ``"omp"``, ``"lasso_lars"`` and ``"lars"``
+        the kernels build the CSR arrays directly, chunk by chunk, without a dense
+        ``(n_samples, n_components)`` array; the other algorithms code one chunk of
+        samples densely at a time and convert it. The nonzeros are exactly those of the
+        dense codes. :meth:`inverse_transform` accepts either format.
 
     Attributes
     ----------
@@ -139,10 +147,12 @@ class SparseCoder(BaseSparseEstimator):
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "solver_tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "n_jobs": [numbers.Integral, None],
+        "output": [StrOptions({"dense", "sparse"})],
     }
 
     def __init__(self, dictionary, *, algorithm="omp", n_nonzero_coefs=None, tol=None,
-                 alpha=1.0, positive=False, max_iter=None, solver_tol=1e-6, n_jobs=None):
+                 alpha=1.0, positive=False, max_iter=None, solver_tol=1e-6, n_jobs=None,
+                 output="dense"):
         self.dictionary = dictionary
         self.algorithm = algorithm
         self.n_nonzero_coefs = n_nonzero_coefs
@@ -152,6 +162,7 @@ class SparseCoder(BaseSparseEstimator):
         self.max_iter = max_iter
         self.solver_tol = solver_tol
         self.n_jobs = n_jobs
+        self.output = output
 
     def _check_algorithm_params(self):
         used = ALGORITHMS[self.algorithm][1]
@@ -233,11 +244,12 @@ class SparseCoder(BaseSparseEstimator):
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components)
-            float32 for float32 input, float64 otherwise. For a Dask ``X``, a lazy Dask
-            array with the row chunks of ``X``: each block is coded by the NumPy path
-            when computed, so ``transform(X).compute()`` equals the NumPy call on each
-            block (and a NaN raises its ValueError then, at compute time).
+        codes : ndarray or scipy.sparse.csr_array of shape (n_samples, n_components)
+            float32 for float32 input, float64 otherwise; a ``csr_array`` with
+            ``output="sparse"``. For a Dask ``X``, a lazy Dask array with the row chunks
+            of ``X``: each block is coded by the NumPy path when computed, so
+            ``transform(X).compute()`` equals the NumPy call on each block (and a NaN
+            raises its ValueError then, at compute time).
         """
         check_is_fitted(self)
         if is_dask_array(X):
@@ -252,6 +264,22 @@ class SparseCoder(BaseSparseEstimator):
                 f"X has {X.shape[1]} features but dictionary has {D.shape[1]}; "
                 f"X must have shape (n_samples, {D.shape[1]})."
             )
+        if self.output == "sparse":
+            return self._sparse_codes(X, D, G)
+        return self._codes(X, D, G)
+
+    def _sparse_codes(self, X, D, G):
+        """CSR codes: direct for omp and lars, chunk-wise conversion otherwise."""
+        if self.algorithm == "omp":
+            max_k, tol = _resolve_stopping(self.n_nonzero_coefs, self.tol, *D.shape[::-1])
+            return _omp_sparse(X, D, G, max_k, tol, True, self.n_jobs, False)
+        if self.algorithm in ("lasso_lars", "lars"):
+            return self._codes(X, D, G, output="sparse")
+        return dense_to_csr_chunked(lambda s, e: self._codes(X[s:e], D, G),
+                                    X.shape[0], D.shape[0], X.dtype)
+
+    def _codes(self, X, D, G, output="dense"):
+        """Codes by the algorithm; dense (lars, lasso_lars: also ``output="sparse"``)."""
         algorithm = self.algorithm
         if algorithm == "omp":
             max_k, tol = _resolve_stopping(self.n_nonzero_coefs, self.tol, *D.shape[::-1])
@@ -262,6 +290,7 @@ class SparseCoder(BaseSparseEstimator):
                 alpha=self.alpha if algorithm == "lasso_lars" else 0.0,
                 n_nonzero_coefs=self.n_nonzero_coefs,
                 positive=self.positive, max_iter=self.max_iter, n_jobs=self.n_jobs,
+                output=output,
             )
         if algorithm in ("fista", "ista"):
             solver = fista if algorithm == "fista" else ista

@@ -5,15 +5,19 @@ from __future__ import annotations
 import numbers
 import warnings
 
+import numba
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._jit import num_threads
+from ..kernels.csr import chunk_partition
 from ..kernels.lars import (
+    N_BLOCKS,
     STATUS_DEPENDENT,
     STATUS_LIMIT,
     STATUS_MAX_ITER,
     batch_lars_fused,
+    batch_lars_fused_slots,
     lars_path_kernel,
 )
 from ..utils._validation import (
@@ -27,6 +31,7 @@ from ..utils._validation import (
     result_dtype,
 )
 from ._omp import _blas_single_thread, _default_n_nonzero
+from ._sparse import CSRBuilder, check_output, slot_chunk_rows
 
 #: Signals per BLAS product inside one Numba thread.
 _SUB_BLOCK = 128
@@ -118,16 +123,54 @@ def _lars_dense(X, Dt, G, alpha, max_k, lasso, positive, max_iter, n_jobs,
     return codes.astype(out_dtype, copy=False), n_iter, status, lambdas
 
 
+def _lars_sparse(X, Dt, G, alpha, max_k, lasso, positive, max_iter, n_jobs,
+                 user_limit, out_dtype, chunk_rows=None):
+    """:func:`_lars_dense` returning a ``csr_array`` built from the slot kernel.
+
+    ``X`` may be float32: each chunk is converted to float64 on its own. The slots hold
+    at most ``max_k`` (the path cap) entries per signal. Chunks are cut where the dense
+    call's BLAS products are cut, so the codes are bit-identical.
+    """
+    n_samples = X.shape[0]
+    width = max(int(max_k), 1)
+    if chunk_rows is None:
+        chunk_rows = slot_chunk_rows(width, 8)
+    n_active = np.zeros(n_samples, dtype=np.int64)
+    n_iter = np.zeros(n_samples, dtype=np.int64)
+    status = np.zeros(n_samples, dtype=np.int64)
+    lambdas = np.zeros(n_samples, dtype=np.float64)
+    builder = CSRBuilder(n_samples, G.shape[0], out_dtype)
+    if n_samples:
+        chunks = chunk_partition(n_samples, N_BLOCKS, _SUB_BLOCK, chunk_rows,
+                                 4 * numba.get_num_threads())
+        rows = max(e - s for s, e, _ in chunks)
+        slot_idx = np.empty((rows, width), dtype=np.int32)
+        slot_val = np.empty((rows, width), dtype=np.float64)
+        with _blas_single_thread(), num_threads(n_jobs):
+            for s, e, bounds in chunks:
+                batch_lars_fused_slots(
+                    np.ascontiguousarray(X[s:e], dtype=np.float64), Dt, G, float(alpha),
+                    int(max_k), bool(lasso), bool(positive), int(max_iter), _SUB_BLOCK,
+                    bounds, slot_idx[: e - s], slot_val[: e - s], n_active[s:e],
+                    n_iter[s:e], status[s:e], lambdas[s:e])
+                builder.add_slots(slot_idx[: e - s], slot_val[: e - s], n_active[s:e])
+        del slot_idx, slot_val
+        _warn_status(status, lambdas, alpha, user_limit)
+    return builder.finish(), n_iter, status, lambdas
+
+
 def _lars_codes(X, D, G, *, method, alpha=0.0, n_nonzero_coefs=None, positive=False,
-                max_iter=None, n_jobs=None, return_n_iter=False):
+                max_iter=None, n_jobs=None, return_n_iter=False, output="dense",
+                out_dtype=None):
     """Codes for already validated arrays (the path used by the estimators).
 
     ``X`` (n_samples, n_features), ``D`` (n_components, n_features) and ``G``
     (n_components, n_components) float32/float64 arrays; ``method`` is ``"lasso"``
-    (:func:`lasso_lars`) or ``"lar"`` (:func:`lars`). The codes have the dtype of
-    ``X``. Scalar options are validated here (cheap).
+    (:func:`lasso_lars`) or ``"lar"`` (:func:`lars`). The codes have the dtype
+    ``out_dtype`` (None: that of ``X``), dense or as a ``csr_array`` (``output``).
+    Scalar options are validated here (cheap).
     """
-    out_dtype = X.dtype
+    out_dtype = X.dtype if out_dtype is None else np.dtype(out_dtype)
     alpha = _check_alpha(alpha)
     positive = _check_bool(positive, "positive")
     n_components, n_features = D.shape
@@ -137,6 +180,14 @@ def _lars_codes(X, D, G, *, method, alpha=0.0, n_nonzero_coefs=None, positive=Fa
     limit = min(n_components, n_features)
     max_k = limit if k_user is None else min(k_user, limit)
     max_iter = _resolve_max_iter(max_iter, max_k)
+    if output == "sparse":
+        codes, n_iter, _, _ = _lars_sparse(
+            X, np.ascontiguousarray(np.asarray(D, dtype=np.float64).T),
+            np.ascontiguousarray(G, dtype=np.float64),
+            alpha, max_k, method == "lasso", positive, max_iter, n_jobs,
+            k_user is not None, out_dtype,
+        )
+        return (codes, n_iter) if return_n_iter else codes
     codes, n_iter, _, _ = _lars_dense(
         np.ascontiguousarray(X, dtype=np.float64),
         np.ascontiguousarray(np.asarray(D, dtype=np.float64).T),
@@ -158,6 +209,7 @@ def lasso_lars(
     gram=None,
     n_jobs=None,
     return_n_iter=False,
+    output="dense",
 ):
     r"""Exact lasso codes of many signals by the LARS-lasso homotopy.
 
@@ -202,10 +254,17 @@ def lasso_lars(
         Number of threads (None or -1: all Numba threads).
     return_n_iter : bool, default=False
         Also return the number of breakpoints followed for each signal.
+    output : {"dense", "sparse"}, default="dense"
+        Format of the codes: a NumPy array, or a :class:`scipy.sparse.csr_array` built
+        directly by the kernel (each signal's active set written into its own slots,
+        at most ``min(n_nonzero_coefs, n_components, n_features)`` of them, then
+        compacted, in chunks of signals), never through an
+        ``(n_samples, n_components)`` array. Same nonzeros (indices and values) as the
+        dense codes, with sorted column indices.
 
     Returns
     -------
-    codes : ndarray of shape (n_samples, n_components)
+    codes : ndarray or scipy.sparse.csr_array of shape (n_samples, n_components)
         Codes, ``X ≈ codes @ dictionary``; float32 if both ``X`` and ``dictionary``
         are float32, float64 otherwise.
     n_iter : ndarray of shape (n_samples,), int
@@ -241,11 +300,14 @@ def lasso_lars(
     """
     alpha = _check_alpha(alpha)
     return_n_iter = _check_bool(return_n_iter, "return_n_iter")
+    output = check_output(output)
     X, D, G, dtype = _prepare(X, dictionary, gram)
     codes, n_iter = _lars_codes(
         X, D, G, method="lasso", alpha=alpha, n_nonzero_coefs=n_nonzero_coefs,
-        positive=positive, max_iter=max_iter, n_jobs=n_jobs, return_n_iter=True)
-    codes = codes.astype(dtype, copy=False)
+        positive=positive, max_iter=max_iter, n_jobs=n_jobs, return_n_iter=True,
+        output=output, out_dtype=dtype)
+    if output == "dense":
+        codes = codes.astype(dtype, copy=False)
     return (codes, n_iter) if return_n_iter else codes
 
 
@@ -259,6 +321,7 @@ def lars(
     gram=None,
     n_jobs=None,
     return_n_iter=False,
+    output="dense",
 ):
     r"""Codes of many signals by Least Angle Regression, stopped at ``n_nonzero_coefs``.
 
@@ -289,12 +352,12 @@ def lars(
         Only atoms with positive correlation join, and an atom whose coefficient
         reaches zero leaves the active set (so codes are never negative: this is the
         positive-lasso homotopy stopped at ``n_nonzero_coefs`` atoms).
-    max_iter, gram, n_jobs, return_n_iter
+    max_iter, gram, n_jobs, return_n_iter, output
         As in :func:`lasso_lars`.
 
     Returns
     -------
-    codes : ndarray of shape (n_samples, n_components)
+    codes : ndarray or scipy.sparse.csr_array of shape (n_samples, n_components)
     n_iter : ndarray of shape (n_samples,), only with ``return_n_iter=True``.
 
     References
@@ -315,11 +378,14 @@ def lars(
     [3, 3, 3, 3]
     """
     return_n_iter = _check_bool(return_n_iter, "return_n_iter")
+    output = check_output(output)
     X, D, G, dtype = _prepare(X, dictionary, gram)
     codes, n_iter = _lars_codes(
         X, D, G, method="lar", n_nonzero_coefs=n_nonzero_coefs, positive=positive,
-        max_iter=max_iter, n_jobs=n_jobs, return_n_iter=True)
-    codes = codes.astype(dtype, copy=False)
+        max_iter=max_iter, n_jobs=n_jobs, return_n_iter=True, output=output,
+        out_dtype=dtype)
+    if output == "dense":
+        codes = codes.astype(dtype, copy=False)
     return (codes, n_iter) if return_n_iter else codes
 
 

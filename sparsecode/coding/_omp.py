@@ -7,7 +7,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .._jit import num_threads
-from ..kernels.omp import batch_omp, batch_omp_fused
+from ..kernels.csr import chunk_partition
+from ..kernels.omp import batch_omp, batch_omp_fused, batch_omp_fused_slots
 from ..utils._validation import (
     check_dictionary,
     check_n_nonzero_coefs,
@@ -15,6 +16,7 @@ from ..utils._validation import (
     check_tol,
     _as_float_array,
 )
+from ._sparse import CSRBuilder, check_output, slot_chunk_rows
 
 _CONTROLLER = None
 
@@ -56,6 +58,7 @@ def orthogonal_mp(
     gram=None,
     n_jobs=None,
     return_n_iter=False,
+    output="dense",
 ):
     r"""Sparse codes of many signals by Orthogonal Matching Pursuit (Batch-OMP).
 
@@ -92,10 +95,17 @@ def orthogonal_mp(
         Number of threads (None or -1: all Numba threads).
     return_n_iter : bool, default=False
         Also return the number of atoms selected for each signal.
+    output : {"dense", "sparse"}, default="dense"
+        Format of the codes: a NumPy array, or a :class:`scipy.sparse.csr_array` built
+        directly by the kernel (each signal's support written into its own slots of at
+        most ``n_nonzero_coefs`` entries, then compacted, in chunks of signals), so
+        memory holds the nonzeros only, never an ``(n_samples, n_components)`` array.
+        The sparse codes have exactly the nonzeros (indices and values) of the dense
+        ones, with sorted column indices.
 
     Returns
     -------
-    codes : ndarray of shape (n_samples, n_components)
+    codes : ndarray or scipy.sparse.csr_array of shape (n_samples, n_components)
         Sparse codes, ``X ≈ codes @ dictionary``; float32 if both ``X`` and
         ``dictionary`` are float32, float64 otherwise.
     n_iter : ndarray of shape (n_samples,), int
@@ -123,6 +133,7 @@ def orthogonal_mp(
     >>> np.flatnonzero(codes[0]).tolist()
     [3, 17]
     """
+    output = check_output(output)
     D = check_dictionary(dictionary)
     dtype = np.float32 if (D.dtype == np.float32 and np.asarray(X).dtype == np.float32) else np.float64
     D = D.astype(dtype, copy=False)
@@ -138,6 +149,8 @@ def orthogonal_mp(
                 f"gram must have shape (n_components, n_components) = "
                 f"({n_components}, {n_components}), got {G.shape}."
             )
+    if output == "sparse":
+        return _omp_sparse(X, D, G, max_k, tol_, True, n_jobs, return_n_iter)
     return _omp_dense(X, D, G, max_k, tol_, True, n_jobs, return_n_iter)
 
 
@@ -153,6 +166,40 @@ def _omp_dense(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter):
             n_blocks = 4 * numba.get_num_threads()
             batch_omp_fused(X, Dt, G, norms2, max_k, X.dtype.type(tol), tol_first,
                             _SUB_BLOCK, n_blocks, codes, n_iter)
+    return (codes, n_iter) if return_n_iter else codes
+
+
+def _omp_sparse(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter, chunk_rows=None):
+    """:func:`_omp_dense` returning a ``csr_array`` built from the slot kernel.
+
+    Signals are coded in chunks of about ``chunk_rows`` (default: slot buffers of about
+    ``_sparse._CHUNK_BYTES``), cut where the dense call's BLAS products are cut (so the
+    codes are bit-identical); each chunk's slots are compacted into CSR pieces at once.
+    """
+    n_samples = X.shape[0]
+    width = max(max_k, 1)
+    if chunk_rows is None:
+        chunk_rows = slot_chunk_rows(width, X.dtype.itemsize)
+    n_iter = np.zeros(n_samples, dtype=np.int64)
+    builder = CSRBuilder(n_samples, D.shape[0], X.dtype)
+    if n_samples:
+        Dt = np.ascontiguousarray(D.T)
+        with _blas_single_thread(), num_threads(n_jobs):
+            n_blocks = 4 * numba.get_num_threads()  # as in _omp_dense
+            chunks = chunk_partition(n_samples, n_blocks, _SUB_BLOCK, chunk_rows, n_blocks)
+            rows = max(e - s for s, e, _ in chunks)
+            slot_idx = np.empty((rows, width), dtype=np.int32)
+            slot_val = np.empty((rows, width), dtype=X.dtype)
+            for s, e, bounds in chunks:
+                Xc = X[s:e]
+                norms2 = (np.einsum("ij,ij->i", Xc, Xc) if tol >= 0
+                          else np.zeros(e - s, X.dtype))
+                batch_omp_fused_slots(Xc, Dt, G, norms2, max_k, X.dtype.type(tol),
+                                      tol_first, _SUB_BLOCK, bounds, slot_idx[: e - s],
+                                      slot_val[: e - s], n_iter[s:e])
+                builder.add_slots(slot_idx[: e - s], slot_val[: e - s], n_iter[s:e])
+            del slot_idx, slot_val
+    codes = builder.finish()
     return (codes, n_iter) if return_n_iter else codes
 
 

@@ -103,8 +103,13 @@ def check_threshold(value, name):
 # ---------------------------------------------------------------------------------------
 # Coders
 # ---------------------------------------------------------------------------------------
-def resolve_coder(coder, *, n_nonzero_coefs, tol, alpha, n_jobs, n_components):
-    """Return a function ``(X, D, gram) -> codes (n_samples, n_components)``."""
+def resolve_coder(coder, *, n_nonzero_coefs, tol, alpha, n_jobs, n_components,
+                  output="dense"):
+    """Return a function ``(X, D, gram) -> codes (n_samples, n_components)``.
+
+    With ``output="sparse"`` the named coders return ``csr_array`` codes built by their
+    kernels (a callable coder is returned as it is).
+    """
     if callable(coder):
         return coder
     if coder == "omp":
@@ -114,7 +119,8 @@ def resolve_coder(coder, *, n_nonzero_coefs, tol, alpha, n_jobs, n_components):
         t = check_tol(tol)
 
         def _omp(X, D, gram):
-            return orthogonal_mp(X, D, n_nonzero_coefs=k, tol=t, gram=gram, n_jobs=n_jobs)
+            return orthogonal_mp(X, D, n_nonzero_coefs=k, tol=t, gram=gram, n_jobs=n_jobs,
+                                 output=output)
 
         return _omp
     if coder == "lasso_lars":
@@ -135,6 +141,8 @@ def resolve_coder(coder, *, n_nonzero_coefs, tol, alpha, n_jobs, n_components):
         def _lars(X, D, gram):
             if "gram" in params:
                 extra["gram"] = gram
+            if output == "sparse":
+                return lasso_lars(X, D, alpha=a, output="sparse", **extra)
             codes = lasso_lars(X, D, alpha=a, **extra)
             return np.asarray(codes, dtype=X.dtype)
 
@@ -154,6 +162,28 @@ def run_coder(coder, X, D, G):
             f"(n_samples, n_components) = ({X.shape[0]}, {D.shape[0]})."
         )
     if not np.isfinite(codes).all():
+        raise ValueError("the coder returned NaN or infinite codes.")
+    return codes
+
+
+def run_coder_sparse(coder, X, D, G, *, n_nonzero_coefs, tol, alpha, n_jobs):
+    """``csr_array`` codes of ``X`` over ``D`` by ``coder`` (a name or a callable).
+
+    The named coders build the CSR arrays in their kernels; a callable coder is applied
+    to consecutive chunks of samples (validated like :func:`run_coder`) and each chunk
+    converted, so no dense ``(n_samples, n_components)`` array is formed.
+    """
+    from ..coding._sparse import dense_to_csr_chunked
+
+    if callable(coder):
+        return dense_to_csr_chunked(lambda s, e: run_coder(coder, X[s:e], D, G),
+                                    X.shape[0], D.shape[0], X.dtype)
+    code_fn = resolve_coder(coder, n_nonzero_coefs=n_nonzero_coefs, tol=tol, alpha=alpha,
+                            n_jobs=n_jobs, n_components=D.shape[0], output="sparse")
+    codes = code_fn(X, D, G)
+    if codes.dtype != X.dtype:  # pragma: no cover - the coders keep X's dtype
+        codes = codes.astype(X.dtype)
+    if not np.isfinite(codes.data).all():
         raise ValueError("the coder returned NaN or infinite codes.")
     return codes
 

@@ -13,7 +13,14 @@ from ..base import BaseSparseEstimator
 from ..utils._dask import check_dask_rows, is_dask_array, iter_row_blocks
 from ..utils._validation import check_random_state
 from ._batch import BATCH_UPDATES, learn_batch
-from ._common import CODERS, INITS, IterationRecord, resolve_coder, run_coder
+from ._common import (
+    CODERS,
+    INITS,
+    IterationRecord,
+    resolve_coder,
+    run_coder,
+    run_coder_sparse,
+)
 from ._online import online_step, start_online
 
 _COMMON_CONSTRAINTS = {
@@ -29,6 +36,7 @@ _COMMON_CONSTRAINTS = {
     "n_jobs": [numbers.Integral, None],
     "verbose": ["verbose"],
     "callback": [callable, None],
+    "output": [StrOptions({"dense", "sparse"})],
 }
 
 
@@ -49,16 +57,21 @@ class _DictionaryMixin:
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components)
-            In ``X``'s dtype (float32 or float64). For a Dask ``X``, a lazy Dask array
-            with the row chunks of ``X``, each block coded by the NumPy path when
-            computed (a NaN raises the NumPy path's ValueError at compute time).
+        codes : ndarray or scipy.sparse.csr_array of shape (n_samples, n_components)
+            In ``X``'s dtype (float32 or float64); a ``csr_array`` with
+            ``output="sparse"``. For a Dask ``X``, a lazy Dask array with the row chunks
+            of ``X``, each block coded by the NumPy path when computed (a NaN raises the
+            NumPy path's ValueError at compute time).
         """
         check_is_fitted(self)
         if is_dask_array(X):
             return self._dask_transform(X, self.components_.shape[0])
         X = self._validate_X(X, reset=False)
         D = self.components_.astype(X.dtype, copy=False)
+        if self.output == "sparse":
+            return run_coder_sparse(self.coder, X, D, D @ D.T,
+                                    n_nonzero_coefs=self.n_nonzero_coefs, tol=self.tol,
+                                    alpha=self.alpha, n_jobs=self.n_jobs)
         return run_coder(self._coder(D.shape[0]), X, D, D @ D.T)
 
     @property
@@ -120,6 +133,12 @@ class DictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
     callback : callable, default=None
         Called with an :class:`~sparsecode.dictionary.IterationRecord` after each
         iteration; returning True stops.
+    output : {"dense", "sparse"}, default="dense"
+        Format of the codes returned by :meth:`transform`: a NumPy array or a
+        :class:`scipy.sparse.csr_array` (built directly by the OMP / LARS kernels,
+        chunk by chunk, without a dense ``(n_samples, n_components)`` array; a callable
+        ``coder`` is applied to chunks of samples whose codes are converted). Learning
+        (:meth:`fit`) is not affected. :meth:`inverse_transform` accepts either format.
 
     Attributes
     ----------
@@ -160,7 +179,8 @@ class DictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
     def __init__(self, n_components=None, *, algorithm="approx_ksvd", coder="omp",
                  n_nonzero_coefs=None, tol=None, alpha=None, max_iter=10, init="data",
                  replace_atoms=True, duplicate_threshold=0.99, convergence_tol=None,
-                 min_usage=0.0, random_state=None, n_jobs=None, verbose=False, callback=None):
+                 min_usage=0.0, random_state=None, n_jobs=None, verbose=False, callback=None,
+                 output="dense"):
         self.n_components = n_components
         self.algorithm = algorithm
         self.coder = coder
@@ -177,6 +197,7 @@ class DictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.callback = callback
+        self.output = output
 
     def fit(self, X, y=None):
         """Learn the dictionary from ``X (n_samples, n_features)``; returns ``self``."""
@@ -235,6 +256,8 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         0 gives the plain running average.
     random_state, n_jobs, verbose, callback
         As in :class:`DictionaryLearning` (the callback is called per mini-batch).
+    output : {"dense", "sparse"}, default="dense"
+        Format of the codes of :meth:`transform`, as in :class:`DictionaryLearning`.
 
     Attributes
     ----------
@@ -274,7 +297,7 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
     def __init__(self, n_components=None, *, coder="omp", n_nonzero_coefs=None, tol=None,
                  alpha=None, batch_size=256, max_iter=5, init="data", shuffle=True,
                  forget_rate=10.0, replace_atoms=True, duplicate_threshold=0.99, random_state=None,
-                 n_jobs=None, verbose=False, callback=None):
+                 n_jobs=None, verbose=False, callback=None, output="dense"):
         self.n_components = n_components
         self.coder = coder
         self.n_nonzero_coefs = n_nonzero_coefs
@@ -291,6 +314,7 @@ class MiniBatchDictionaryLearning(_DictionaryMixin, BaseSparseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.callback = callback
+        self.output = output
 
     def _reset(self):
         for name in ("_state", "_rng", "_records", "_start"):

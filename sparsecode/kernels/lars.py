@@ -393,7 +393,8 @@ def _alloc(max_k, n_atoms):
 
 @jit
 def _lars_block(A, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_block,
-                precomputed, codes, n_iter, status, lambdas, start, stop):
+                precomputed, codes, n_iter, status, lambdas, slots, slot_idx, slot_val,
+                n_active, start, stop):
     """Signals ``start:stop`` of :func:`_batch_lars` (serial; own work buffers)."""
     n_cols = A.shape[1]
     n_atoms = G.shape[0]
@@ -418,8 +419,14 @@ def _lars_block(A, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_block,
                 cb[i - s], G, alpha, max_k, lasso, positive, max_iter,
                 L, idx, sgn, z, w, y, c, a, excluded, gbuf, False, dummy_a, dummy_c,
             )
-            for m in range(k):
-                codes[i, idx[m]] = z[m]
+            if slots:
+                for m in range(k):
+                    slot_idx[i, m] = idx[m]
+                    slot_val[i, m] = z[m]
+                n_active[i] = k
+            else:
+                for m in range(k):
+                    codes[i, idx[m]] = z[m]
             n_iter[i] = it
             status[i] = st
             lambdas[i] = lam
@@ -427,20 +434,28 @@ def _lars_block(A, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_block,
 
 @pjit
 def _batch_lars(A, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_block,
-                precomputed, codes, n_iter, status, lambdas):
-    """The one parallel kernel behind :func:`batch_lars` and :func:`batch_lars_fused`.
+                precomputed, codes, n_iter, status, lambdas, slots, slot_idx, slot_val,
+                n_active, bounds):
+    """The one parallel kernel behind :func:`batch_lars`, :func:`batch_lars_fused` and
+    :func:`batch_lars_fused_slots`.
 
     ``A`` holds signals (``precomputed=False``: correlations are ``A @ Dt``, one BLAS
     product per block of ``sub_block`` signals) or correlations (``precomputed=True``,
     ``Dt`` unused). One compiled kernel, with a one-call ``prange`` body, keeps the
-    JIT cost down.
+    JIT cost down. With ``slots`` the codes go to ``slot_idx`` / ``slot_val`` (the
+    active atoms of signal ``i`` and their coefficients, ``n_active[i]`` of them, in
+    factor order) and ``codes`` is unused; otherwise the slot arrays are unused.
+    Signals ``bounds[b]:bounds[b + 1]`` form block ``b`` (one task of the thread
+    pool; :func:`block_bounds` for the dense calls).
     """
-    n = A.shape[0]
-    n_blocks = min(n, 256)
-    for b in prange(n_blocks):
+    for b in prange(bounds.shape[0] - 1):
         _lars_block(A, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_block,
-                    precomputed, codes, n_iter, status, lambdas,
-                    (b * n) // n_blocks, ((b + 1) * n) // n_blocks)
+                    precomputed, codes, n_iter, status, lambdas, slots, slot_idx,
+                    slot_val, n_active, bounds[b], bounds[b + 1])
+
+
+#: Blocks of signals of the dense LARS calls (tasks of the thread pool).
+N_BLOCKS = 256
 
 
 def batch_lars(cov, G, alpha, max_k, lasso, positive, max_iter,
@@ -458,7 +473,8 @@ def batch_lars(cov, G, alpha, max_k, lasso, positive, max_iter,
     lambdas : (n_signals,) float64 output, penalty of each returned code.
     """
     _batch_lars(cov, np.zeros((1, 1)), G, float(alpha), int(max_k), bool(lasso),
-                bool(positive), int(max_iter), 128, True, codes, n_iter, status, lambdas)
+                bool(positive), int(max_iter), 128, True, codes, n_iter, status, lambdas,
+                False, *_no_slots(), block_bounds(cov.shape[0], N_BLOCKS))
 
 
 def batch_lars_fused(X, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_block,
@@ -478,7 +494,48 @@ def batch_lars_fused(X, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_bloc
         As in :func:`batch_lars`.
     """
     _batch_lars(X, Dt, G, float(alpha), int(max_k), bool(lasso), bool(positive),
-                int(max_iter), int(sub_block), False, codes, n_iter, status, lambdas)
+                int(max_iter), int(sub_block), False, codes, n_iter, status, lambdas,
+                False, *_no_slots(), block_bounds(X.shape[0], N_BLOCKS))
+
+
+def batch_lars_fused_slots(X, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_block,
+                           bounds, slot_idx, slot_val, n_active, n_iter, status, lambdas):
+    """:func:`batch_lars_fused` writing each signal's code into fixed-width slots.
+
+    No dense ``(n_signals, n_atoms)`` array: signal ``i`` gets row ``i`` of
+    ``slot_idx`` / ``slot_val``, its ``n_active[i] <= max_k`` active atoms (in factor
+    order) and their float64 coefficients; entries past ``n_active[i]`` are left as
+    they were. Same compiled kernel as the dense version;
+    :func:`sparsecode.kernels.csr.compact_slots` turns the slots into CSR arrays.
+
+    Parameters
+    ----------
+    X, Dt, G, alpha, max_k, lasso, positive, max_iter, sub_block, n_iter, status, lambdas
+        As in :func:`batch_lars_fused`.
+    bounds : (n_groups + 1,) int64, increasing from 0 to ``n_signals``: the signals
+        ``bounds[b]:bounds[b + 1]`` are one task of the thread pool, cut into gemms of
+        ``sub_block`` signals from ``bounds[b]``.
+        :func:`sparsecode.kernels.csr.chunk_partition` gives bounds under which every
+        gemm is one of the dense call's, so the codes are bit-identical to it.
+    slot_idx : (n_signals, width) int32 output, ``width >= max_k``.
+    slot_val : (n_signals, width) float64 output.
+    n_active : (n_signals,) int64 output, number of active atoms of each code.
+    """
+    _batch_lars(X, Dt, G, float(alpha), int(max_k), bool(lasso), bool(positive),
+                int(max_iter), int(sub_block), False, np.zeros((1, 1)), n_iter, status,
+                lambdas, True, slot_idx, slot_val, n_active,
+                np.ascontiguousarray(bounds, dtype=np.int64))
+
+
+def block_bounds(n, n_blocks):
+    """Boundaries of ``min(n, n_blocks)`` near-equal blocks of ``n`` signals (int64)."""
+    n_blocks = max(1, min(n, n_blocks))
+    return (np.arange(n_blocks + 1, dtype=np.int64) * n) // n_blocks
+
+
+def _no_slots():
+    """Placeholder slot arrays for the dense calls (same types: one compilation)."""
+    return (np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1)), np.zeros(1, dtype=np.int64))
 
 
 @jit
@@ -531,10 +588,41 @@ def lars_reference(cov, G, alpha, max_k, lasso, positive, max_iter):
     status = np.zeros(n, dtype=np.int64)
     lambdas = np.zeros(n)
     for i in range(n):
-        codes[i], n_iter[i], status[i], lambdas[i] = _lars_reference_one(
+        codes[i], n_iter[i], status[i], lambdas[i], _ = _lars_reference_one(
             cov[i], G, alpha, max_k, lasso, positive, max_iter
         )
     return codes, n_iter, status, lambdas
+
+
+def lars_slots_reference(cov, G, alpha, max_k, lasso, positive, max_iter):
+    """Plain-NumPy twin of :func:`batch_lars_fused_slots` (from the correlations).
+
+    Returns
+    -------
+    slot_idx : (n_signals, max_k) int32, active atoms of each code in the order they
+        (last) joined (past ``n_active[i]``: -1).
+    slot_val : (n_signals, max_k) float64, their coefficients (past ``n_active[i]``: 0).
+    n_active, n_iter, status : (n_signals,) int64
+    lambdas : (n_signals,) float64
+    """
+    cov = np.asarray(cov, dtype=np.float64)
+    G = np.asarray(G, dtype=np.float64)
+    n = cov.shape[0]
+    slot_idx = np.full((n, max_k), -1, dtype=np.int32)
+    slot_val = np.zeros((n, max_k))
+    n_active = np.zeros(n, dtype=np.int64)
+    n_iter = np.zeros(n, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int64)
+    lambdas = np.zeros(n)
+    for i in range(n):
+        code, n_iter[i], status[i], lambdas[i], active = _lars_reference_one(
+            cov[i], G, alpha, max_k, lasso, positive, max_iter
+        )
+        k = len(active)
+        slot_idx[i, :k] = active
+        slot_val[i, :k] = code[active]
+        n_active[i] = k
+    return slot_idx, slot_val, n_active, n_iter, status, lambdas
 
 
 def _lars_reference_one(c0, G, alpha, max_k, lasso, positive, max_iter):
@@ -544,9 +632,9 @@ def _lars_reference_one(c0, G, alpha, max_k, lasso, positive, max_iter):
     j0 = int(np.argmax(score))
     cmax = max(float(score[j0]), 0.0)
     if cmax <= alpha:
-        return code, 0, STATUS_ALPHA, alpha
+        return code, 0, STATUS_ALPHA, alpha, []
     if cmax <= 0.0:
-        return code, 0, STATUS_ZERO, 0.0
+        return code, 0, STATUS_ZERO, 0.0, []
     zero_level = ZERO_RTOL * cmax
     lam = cmax
     active = [j0]
@@ -624,4 +712,4 @@ def _lars_reference_one(c0, G, alpha, max_k, lasso, positive, max_iter):
     if positive:
         z = np.maximum(z, 0.0)
     code[active] = z
-    return code, n_iter, status, lam
+    return code, n_iter, status, lam, active

@@ -101,8 +101,8 @@ def _axpy_argmax_abs(alpha, c, u, skip):
 
 
 @jit
-def omp_one(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, idx, c, code):
-    """Batch-OMP for one signal; writes its nonzeros into ``code`` (zeroed by caller).
+def omp_support(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, idx, c):
+    """Batch-OMP for one signal; leaves its support in ``idx[:k]`` and code in ``c[:k]``.
 
     Parameters
     ----------
@@ -116,11 +116,13 @@ def omp_one(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, id
     dep_eps : relative threshold under which a new atom counts as linearly dependent.
     zero_eps : relative threshold under which the residual counts as orthogonal to D.
     U, alpha, idx, c : work buffers of shapes (max_k, n_atoms), (n_atoms,), (max_k,),
-        (max_k,).
+        (max_k,). On return ``idx[:k]`` holds the selected atoms in selection order and
+        ``c[:k]`` their coefficients (the back-substitution overwrites the Cholesky
+        right-hand side in place).
 
     Returns
     -------
-    n_iter : number of selected atoms.
+    k : number of selected atoms.
     """
     n_atoms = a0.shape[0]
     for t in range(n_atoms):
@@ -153,12 +155,30 @@ def omp_one(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, id
         k += 1
         if tol >= 0.0 and rn2 <= tol:
             break
-    # Back-substitution L^T gamma = c, with L[r, m] = U[m, idx[r]], L[m, m] = U[m, idx[m]].
+    # Back-substitution L^T gamma = c, with L[r, m] = U[m, idx[r]], L[m, m] = U[m, idx[m]];
+    # gamma[m] replaces c[m] (only c[m] and gamma[r > m] are read at step m).
     for m in range(k - 1, -1, -1):
         s = c[m]
         for r in range(m + 1, k):
-            s -= U[m, idx[r]] * code[idx[r]]
-        code[idx[m]] = s / U[m, idx[m]]
+            s -= U[m, idx[r]] * c[r]
+        c[m] = s / U[m, idx[m]]
+    return k
+
+
+@jit
+def omp_one(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, idx, c, code):
+    """Batch-OMP for one signal; writes its nonzeros into ``code`` (zeroed by caller).
+
+    Parameters are those of :func:`omp_support`, plus ``code`` (n_atoms,), the dense
+    output row.
+
+    Returns
+    -------
+    n_iter : number of selected atoms.
+    """
+    k = omp_support(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, idx, c)
+    for m in range(k):
+        code[idx[m]] = c[m]
     return k
 
 
@@ -205,39 +225,69 @@ def batch_omp_reference(alpha0, G, norms2, max_k, tol, tol_first=True):
     n, n_atoms = alpha0.shape
     codes = np.zeros((n, n_atoms), dtype=alpha0.dtype)
     n_iter = np.zeros(n, dtype=np.int64)
-    eps = np.finfo(alpha0.dtype).eps
     for i in range(n):
-        a0 = alpha0[i].astype(np.float64)
-        rn2 = float(norms2[i])
-        if tol >= 0 and tol_first and rn2 <= tol:
-            continue
-        scale = np.abs(a0).max()
-        if scale == 0:
-            continue
-        support = []
-        gamma = np.zeros(0)
-        alpha = a0.copy()
-        while len(support) < max_k:
-            j = int(np.argmax(np.abs(alpha)))
-            if abs(alpha[j]) <= 100 * eps * scale:
-                break
-            trial = support + [j]
-            Gs = G[np.ix_(trial, trial)].astype(np.float64)
-            try:
-                L = np.linalg.cholesky(Gs)
-            except np.linalg.LinAlgError:
-                break
-            if L[-1, -1] ** 2 <= 100 * eps * G[j, j]:
-                break
-            support = trial
-            gamma = np.linalg.solve(Gs, a0[support])
-            alpha = a0 - G[:, support].astype(np.float64) @ gamma
-            rn2 = float(norms2[i]) - gamma @ a0[support]
-            if tol >= 0 and rn2 <= tol:
-                break
+        support, gamma = _omp_reference_one(alpha0[i], G, norms2[i], max_k, tol, tol_first)
         codes[i, support] = gamma
         n_iter[i] = len(support)
     return codes, n_iter
+
+
+def batch_omp_slots_reference(alpha0, G, norms2, max_k, tol, tol_first=True):
+    """Plain-NumPy twin of :func:`batch_omp_fused_slots` (from the correlations).
+
+    Returns
+    -------
+    slot_idx : (n, max(max_k, 1)) int32, the selected atoms of each signal in selection
+        order (entries past ``n_iter[i]`` are unspecified: here -1).
+    slot_val : (n, max(max_k, 1)) their coefficients (past ``n_iter[i]``: 0).
+    n_iter : (n,) int64, number of selected atoms.
+    """
+    n = alpha0.shape[0]
+    width = max(max_k, 1)
+    slot_idx = np.full((n, width), -1, dtype=np.int32)
+    slot_val = np.zeros((n, width), dtype=alpha0.dtype)
+    n_iter = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        support, gamma = _omp_reference_one(alpha0[i], G, norms2[i], max_k, tol, tol_first)
+        k = len(support)
+        slot_idx[i, :k] = support
+        slot_val[i, :k] = gamma
+        n_iter[i] = k
+    return slot_idx, slot_val, n_iter
+
+
+def _omp_reference_one(a0_in, G, norm2, max_k, tol, tol_first):
+    """Support (selection order) and least-squares code of one signal, in float64."""
+    eps = np.finfo(a0_in.dtype).eps
+    a0 = a0_in.astype(np.float64)
+    rn2 = float(norm2)
+    if tol >= 0 and tol_first and rn2 <= tol:
+        return [], np.zeros(0)
+    scale = np.abs(a0).max()
+    if scale == 0:
+        return [], np.zeros(0)
+    support = []
+    gamma = np.zeros(0)
+    alpha = a0.copy()
+    while len(support) < max_k:
+        j = int(np.argmax(np.abs(alpha)))
+        if abs(alpha[j]) <= 100 * eps * scale:
+            break
+        trial = support + [j]
+        Gs = G[np.ix_(trial, trial)].astype(np.float64)
+        try:
+            L = np.linalg.cholesky(Gs)
+        except np.linalg.LinAlgError:
+            break
+        if L[-1, -1] ** 2 <= 100 * eps * G[j, j]:
+            break
+        support = trial
+        gamma = np.linalg.solve(Gs, a0[support])
+        alpha = a0 - G[:, support].astype(np.float64) @ gamma
+        rn2 = float(norm2) - gamma @ a0[support]
+        if tol >= 0 and rn2 <= tol:
+            break
+    return support, gamma
 
 
 @pjit
@@ -282,3 +332,55 @@ def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, n_blocks
                     blk[i - s], G, norms2[i], max_k, tol, tol_first, dep_eps, zero_eps,
                     U, alpha, idx, c, codes[i],
                 )
+
+
+@pjit
+def batch_omp_fused_slots(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, bounds,
+                          slot_idx, slot_val, n_iter):
+    """:func:`batch_omp_fused` writing each signal's support into fixed-width slots.
+
+    Instead of a dense ``(n_signals, n_atoms)`` code array, signal ``i`` gets row ``i``
+    of ``slot_idx`` / ``slot_val``: its ``n_iter[i] <= max_k`` selected atoms in
+    selection order and their coefficients (entries past ``n_iter[i]`` are left as they
+    were). The per-signal kernel is the dense version's (:func:`omp_support`);
+    :func:`sparsecode.kernels.csr.compact_slots` turns the slots into CSR arrays.
+
+    Parameters
+    ----------
+    X, Dt, G, norms2, max_k, tol, tol_first, sub_block, n_iter
+        As in :func:`batch_omp_fused`.
+    bounds : (n_groups + 1,) int64, increasing from 0 to ``n_signals``: the signals
+        ``bounds[b]:bounds[b + 1]`` are one task of the thread pool, cut into gemms of
+        ``sub_block`` signals from ``bounds[b]``.
+        :func:`sparsecode.kernels.csr.chunk_partition` gives bounds under which every
+        gemm is one of the dense call's (a BLAS product of one row may round
+        differently from the same row inside a larger product), so the codes are
+        bit-identical to it.
+    slot_idx : (n_signals, width) int32 output, ``width >= max(max_k, 1)``.
+    slot_val : (n_signals, width) output in the dtype of ``X``.
+    """
+    n_atoms = Dt.shape[1]
+    eps = np.finfo(X.dtype).eps
+    dep_eps = 100.0 * eps
+    zero_eps = 100.0 * eps
+    for b in prange(bounds.shape[0] - 1):
+        start = bounds[b]
+        stop = bounds[b + 1]
+        U = np.empty((max(max_k, 1), n_atoms), dtype=X.dtype)
+        alpha = np.empty(n_atoms, dtype=X.dtype)
+        idx = np.empty(max(max_k, 1), dtype=np.int64)
+        c = np.empty(max(max_k, 1), dtype=X.dtype)
+        a0 = np.empty((min(sub_block, stop - start), n_atoms), dtype=X.dtype)
+        for s in range(start, stop, sub_block):
+            e = min(s + sub_block, stop)
+            blk = a0[: e - s]
+            np.dot(X[s:e], Dt, blk)
+            for i in range(s, e):
+                k = omp_support(
+                    blk[i - s], G, norms2[i], max_k, tol, tol_first, dep_eps, zero_eps,
+                    U, alpha, idx, c,
+                )
+                for m in range(k):
+                    slot_idx[i, m] = idx[m]
+                    slot_val[i, m] = c[m]
+                n_iter[i] = k
