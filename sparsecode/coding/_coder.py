@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..backends import any_torch
 from ..base import BaseSparseEstimator
 from ..utils._validation import check_dictionary, check_n_nonzero_coefs
 from ._fista import fista, ista
@@ -85,6 +86,14 @@ class SparseCoder(BaseSparseEstimator):
         Relative step tolerance of the iterative solvers (fista, ista, iht, cosamp).
     n_jobs : int, default=None
         Threads used by the kernels (None: all Numba threads).
+    backend : {"numpy", "torch"}, default="numpy"
+        ``"torch"`` codes with the torch solvers (algorithms ``"omp"``, ``"fista"``,
+        ``"ista"``, ``"iht"``): a NumPy ``X`` is coded on ``device`` and its codes come
+        back as NumPy; a torch tensor ``X`` is coded on its own device and gives a
+        tensor. See :ref:`torch-backend`.
+    device : str or torch.device, default=None
+        Device of the torch backend for NumPy input (None: ``"cuda"`` when available,
+        else ``"cpu"``). Only with ``backend="torch"``.
 
     Attributes
     ----------
@@ -128,10 +137,13 @@ class SparseCoder(BaseSparseEstimator):
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "solver_tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "n_jobs": [numbers.Integral, None],
+        "backend": [StrOptions({"numpy", "torch"})],
+        "device": "no_validation",  # checked in fit (needs torch)
     }
 
     def __init__(self, dictionary, *, algorithm="omp", n_nonzero_coefs=None, tol=None,
-                 alpha=1.0, positive=False, max_iter=None, solver_tol=1e-6, n_jobs=None):
+                 alpha=1.0, positive=False, max_iter=None, solver_tol=1e-6, n_jobs=None,
+                 backend="numpy", device=None):
         self.dictionary = dictionary
         self.algorithm = algorithm
         self.n_nonzero_coefs = n_nonzero_coefs
@@ -141,6 +153,8 @@ class SparseCoder(BaseSparseEstimator):
         self.max_iter = max_iter
         self.solver_tol = solver_tol
         self.n_jobs = n_jobs
+        self.backend = backend
+        self.device = device
 
     def _check_algorithm_params(self):
         used = ALGORITHMS[self.algorithm][1]
@@ -152,6 +166,20 @@ class SparseCoder(BaseSparseEstimator):
                     f"{name}={value!r} is not used by algorithm={self.algorithm!r}; it "
                     f"applies to {', '.join(map(repr, users))}."
                 )
+
+    def _check_backend(self):
+        if self.backend == "numpy":
+            if self.device is not None:
+                raise ValueError(f"device={self.device!r} is only used with "
+                                 "backend='torch'.")
+            return
+        from ..backends._torch_coder import TORCH_ALGORITHMS, resolve_device
+
+        if self.algorithm not in TORCH_ALGORITHMS:
+            raise ValueError(f"backend='torch' supports algorithm in "
+                             f"{', '.join(map(repr, TORCH_ALGORITHMS))}; got "
+                             f"algorithm={self.algorithm!r}.")
+        resolve_device(self.device)
 
     def fit(self, X, y=None):
         """Validate the dictionary and ``X``; the dictionary is not learned.
@@ -167,7 +195,13 @@ class SparseCoder(BaseSparseEstimator):
         """
         self._validate_params()
         self._check_algorithm_params()
-        D = check_dictionary(self.dictionary)
+        self._check_backend()
+        dictionary = self.dictionary
+        if any_torch(X, dictionary):  # validated on the host (the NumPy path's checks)
+            from ..backends._torch_coder import to_numpy
+
+            X, dictionary = to_numpy(X), to_numpy(dictionary)
+        D = check_dictionary(dictionary)
         X = self._validate_X(X, reset=True)
         if X.shape[1] != D.shape[1]:
             raise ValueError(
@@ -190,9 +224,14 @@ class SparseCoder(BaseSparseEstimator):
         Returns
         -------
         codes : ndarray of shape (n_samples, n_components)
-            float32 for float32 input, float64 otherwise.
+            float32 for float32 input, float64 otherwise; a tensor on ``X``'s device
+            for a tensor ``X`` with ``backend="torch"``.
         """
         check_is_fitted(self)
+        if self.backend == "torch":
+            from ..backends._torch_coder import transform_torch
+
+            return transform_torch(self, X)
         X = self._validate_X(X, reset=False)
         D = np.ascontiguousarray(self.components_, dtype=X.dtype)
         G = self._gram.astype(X.dtype, copy=False)
