@@ -18,6 +18,10 @@ from . import is_torch_array
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
+def _dtype_name(dtype):
+    return str(dtype).removeprefix("torch.")  # the NumPy spelling (float64, complex128)
+
+
 def as_float_tensor(a, name, *, dtype=None, device=None, ndim=2, allow_empty=False):
     """Validate and convert ``a`` (tensor or array-like) to a contiguous float tensor.
 
@@ -39,12 +43,13 @@ def as_float_tensor(a, name, *, dtype=None, device=None, ndim=2, allow_empty=Fal
         arr = _as_float_array(a, name, ndim=ndim, allow_empty=allow_empty)
         t = torch.from_numpy(arr)
     if t.is_complex():
-        raise TypeError(f"{name} must be real; complex dtype {t.dtype} is not supported.")
+        raise TypeError(f"{name} must be real; complex dtype {_dtype_name(t.dtype)} is not "
+                        "supported.")
     if t.dtype == torch.bool:
         raise TypeError(f"{name} must be a float array, got boolean dtype.")
     if not (t.is_floating_point() or t.dtype in (torch.int8, torch.int16, torch.int32,
                                                  torch.int64, torch.uint8)):
-        raise TypeError(f"{name} must be a numeric array, got dtype {t.dtype}.")
+        raise TypeError(f"{name} must be a numeric array, got dtype {_dtype_name(t.dtype)}.")
     if t.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array, got an array of shape "
                          f"{tuple(t.shape)}.")
