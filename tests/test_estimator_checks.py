@@ -89,3 +89,12 @@ def _sparse_coder_checks():
 def test_sparse_coder_estimator_checks(name, check, algorithm):
     estimator = _coder_for(name, algorithm)
     check(estimator)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("algorithm", ["omp", "fista", "ista", "iht"])
+@pytest.mark.parametrize("name, check", list(_sparse_coder_checks()))
+def test_sparse_coder_torch_backend_estimator_checks(name, check, algorithm):
+    pytest.importorskip("torch")
+    estimator = _coder_for(name, algorithm).set_params(backend="torch", device="cpu")
+    check(estimator)

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..backends import any_torch
 from ..base import BaseSparseEstimator
 from ..utils._dask import is_dask_array
 from ..utils._validation import (
@@ -104,6 +105,14 @@ class SparseCoder(BaseSparseEstimator):
         ``(n_samples, n_components)`` array; the other algorithms code one chunk of
         samples densely at a time and convert it. The nonzeros are exactly those of the
         dense codes. :meth:`inverse_transform` accepts either format.
+    backend : {"numpy", "torch"}, default="numpy"
+        ``"torch"`` codes with the torch solvers (algorithms ``"omp"``, ``"fista"``,
+        ``"ista"``, ``"iht"``): a NumPy ``X`` is coded on ``device`` and its codes come
+        back as NumPy; a torch tensor ``X`` is coded on its own device and gives a
+        tensor. See :ref:`torch-backend`.
+    device : str or torch.device, default=None
+        Device of the torch backend for NumPy input (None: ``"cuda"`` when available,
+        else ``"cpu"``). Only with ``backend="torch"``.
 
     Attributes
     ----------
@@ -148,11 +157,13 @@ class SparseCoder(BaseSparseEstimator):
         "solver_tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "n_jobs": [numbers.Integral, None],
         "output": [StrOptions({"dense", "sparse"})],
+        "backend": [StrOptions({"numpy", "torch"})],
+        "device": "no_validation",  # checked in fit (needs torch)
     }
 
     def __init__(self, dictionary, *, algorithm="omp", n_nonzero_coefs=None, tol=None,
                  alpha=1.0, positive=False, max_iter=None, solver_tol=1e-6, n_jobs=None,
-                 output="dense"):
+                 output="dense", backend="numpy", device=None):
         self.dictionary = dictionary
         self.algorithm = algorithm
         self.n_nonzero_coefs = n_nonzero_coefs
@@ -163,6 +174,8 @@ class SparseCoder(BaseSparseEstimator):
         self.solver_tol = solver_tol
         self.n_jobs = n_jobs
         self.output = output
+        self.backend = backend
+        self.device = device
 
     def _check_algorithm_params(self):
         used = ALGORITHMS[self.algorithm][1]
@@ -185,7 +198,7 @@ class SparseCoder(BaseSparseEstimator):
         tags.requires_fit = False
         return tags
 
-    def _state(self, dtype):
+    def _state(self, dtype, dictionary=None):
         """``(D, G)`` in ``dtype``: from :meth:`fit`, or validated from ``dictionary``
         (an unfitted coder; nothing is stored on the estimator)."""
         if hasattr(self, "components_"):
@@ -193,12 +206,29 @@ class SparseCoder(BaseSparseEstimator):
         else:
             self._validate_params()
             self._check_algorithm_params()
-            D = check_dictionary(self.dictionary)
+            D = check_dictionary(self.dictionary if dictionary is None else dictionary)
             check_n_nonzero_coefs(self.n_nonzero_coefs, D.shape[0])
             G = None
         D = np.ascontiguousarray(D, dtype=dtype)
         G = D @ D.T if G is None else G.astype(dtype, copy=False)
         return D, G
+
+    def _check_backend(self):
+        if self.backend == "numpy":
+            if self.device is not None:
+                raise ValueError(f"device={self.device!r} is only used with "
+                                 "backend='torch'.")
+            return
+        if self.output == "sparse":
+            raise ValueError("output='sparse' is not available with backend='torch' "
+                             "(the torch solvers return dense tensors).")
+        from ..backends._torch_coder import TORCH_ALGORITHMS, resolve_device
+
+        if self.algorithm not in TORCH_ALGORITHMS:
+            raise ValueError(f"backend='torch' supports algorithm in "
+                             f"{', '.join(map(repr, TORCH_ALGORITHMS))}; got "
+                             f"algorithm={self.algorithm!r}.")
+        resolve_device(self.device)
 
     def fit(self, X, y=None):
         """Validate the dictionary and ``X``; the dictionary is not learned.
@@ -217,7 +247,13 @@ class SparseCoder(BaseSparseEstimator):
         """
         self._validate_params()
         self._check_algorithm_params()
-        D = check_dictionary(self.dictionary)
+        self._check_backend()
+        dictionary = self.dictionary
+        if any_torch(X, dictionary):  # validated on the host (the NumPy path's checks)
+            from ..backends._torch_coder import to_numpy
+
+            X, dictionary = to_numpy(X), to_numpy(dictionary)
+        D = check_dictionary(dictionary)
         if is_dask_array(X):
             self._dask_fit_check(X)
         else:
@@ -256,6 +292,10 @@ class SparseCoder(BaseSparseEstimator):
             n_components = (self.components_.shape[0] if hasattr(self, "components_")
                             else check_dictionary(self.dictionary).shape[0])
             return self._dask_transform(X, n_components)
+        if self.backend == "torch":
+            from ..backends._torch_coder import transform_torch
+
+            return transform_torch(self, X)
         X = self._validate_X(X, reset=False)
         D, G = self._state(X.dtype)
         if X.shape[1] != D.shape[1]:

@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from .._jit import num_threads, resolve_n_jobs
+from ..backends import any_torch
 from ..kernels.fista import PENALTIES, fista_solve, penalty_value
 from ..utils._validation import (
     check_alpha as _check_alpha,
@@ -293,7 +294,10 @@ def fista(X, dictionary, *, alpha=None, penalty="l1", l1_ratio=0.5, groups=None,
     Returns
     -------
     codes : ndarray of shape (n_samples, n_components)
-        float32 when ``X`` and the dictionary are float32, float64 otherwise.
+        float32 when ``X`` and the dictionary are float32, float64 otherwise. When
+        ``X`` or the dictionary is a torch tensor, the solver runs in torch on its
+        device and ``codes`` (and the fields of ``info``) are tensors there (see
+        :ref:`torch-backend`).
     info : SolverInfo
         Only with ``return_info=True``.
 
@@ -343,6 +347,13 @@ def fista(X, dictionary, *, alpha=None, penalty="l1", l1_ratio=0.5, groups=None,
     >>> np.flatnonzero(np.abs(codes[0]) > 0.1).tolist()
     [2, 30]
     """
+    if any_torch(X, dictionary):
+        from ..backends._torch_prox_grad import fista_torch
+
+        return fista_torch(X, dictionary, alpha=alpha, penalty=penalty, l1_ratio=l1_ratio,
+                           groups=groups, weights=weights, max_iter=max_iter, tol=tol,
+                           lipschitz=lipschitz, init=init, restart=restart,
+                           accelerated=accelerated, n_jobs=n_jobs, return_info=return_info)
     op, X, D = _check_operator_or_dictionary(dictionary, X)
     if prox is not None:
         if not callable(prox):

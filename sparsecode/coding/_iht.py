@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._jit import num_threads, resolve_n_jobs
+from ..backends import any_torch
 from ..kernels.iht import cosamp_dense, niht_solve
 from ._fista import (
     _CHUNK,
@@ -95,6 +96,8 @@ def iht(X, dictionary, *, n_nonzero_coefs=None, max_iter=500, tol=1e-6, init=Non
     Returns
     -------
     codes : ndarray of shape (n_samples, n_components)
+        A torch tensor on the inputs' device when ``X`` or the dictionary is one (the
+        solver then runs in torch, see :ref:`torch-backend`).
     info : SolverInfo, only with ``return_info=True``.
 
     References
@@ -113,6 +116,11 @@ def iht(X, dictionary, *, n_nonzero_coefs=None, max_iter=500, tol=1e-6, init=Non
     >>> np.flatnonzero(codes[0]).tolist()
     [5, 50, 99]
     """
+    if any_torch(X, dictionary):
+        from ..backends._torch_iht import iht_torch
+
+        return iht_torch(X, dictionary, n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter,
+                         tol=tol, init=init, n_jobs=n_jobs, return_info=return_info)
     op, X, D = _check_operator_or_dictionary(dictionary, X)
     n_out, n_in = op.shape
     k = _resolve_k(n_nonzero_coefs, n_in, n_out)

@@ -7,6 +7,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .._jit import num_threads
+from ..backends import any_torch
 from ..kernels.csr import chunk_partition
 from ..kernels.omp import batch_omp, batch_omp_fused, batch_omp_fused_slots
 from ..utils._validation import (
@@ -107,7 +108,8 @@ def orthogonal_mp(
     -------
     codes : ndarray or scipy.sparse.csr_array of shape (n_samples, n_components)
         Sparse codes, ``X ≈ codes @ dictionary``; float32 if both ``X`` and
-        ``dictionary`` are float32, float64 otherwise.
+        ``dictionary`` are float32, float64 otherwise. A torch tensor (on the inputs'
+        device) when ``X`` or ``dictionary`` is one.
     n_iter : ndarray of shape (n_samples,), int
         Only with ``return_n_iter=True``.
 
@@ -132,7 +134,19 @@ def orthogonal_mp(
     >>> codes = orthogonal_mp(z @ D, D, n_nonzero_coefs=2)
     >>> np.flatnonzero(codes[0]).tolist()
     [3, 17]
+
+    Torch tensors are coded in torch on their device (CPU or CUDA), with the same
+    algorithm, and give tensors (see :ref:`torch-backend`):
+
+    >>> import torch  # doctest: +SKIP
+    >>> codes_t = orthogonal_mp(torch.from_numpy(z @ D), torch.from_numpy(D),
+    ...                         n_nonzero_coefs=2)  # doctest: +SKIP
     """
+    if any_torch(X, dictionary):
+        from ..backends._torch_omp import orthogonal_mp_torch
+
+        return orthogonal_mp_torch(X, dictionary, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
+                                   gram=gram, n_jobs=n_jobs, return_n_iter=return_n_iter)
     output = check_output(output)
     D = check_dictionary(dictionary)
     dtype = np.float32 if (D.dtype == np.float32 and np.asarray(X).dtype == np.float32) else np.float64
