@@ -570,7 +570,7 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
         dtype = self._x_mean_t.dtype
         self._y_mean_t = torch.as_tensor(y_mean, dtype=dtype)
         self._y_scale_t = torch.as_tensor(y_scale, dtype=dtype)
-        Yt = (torch.as_tensor(Y, dtype=dtype) - self._y_mean_t) / self._y_scale_t
+        Yt = (torch.as_tensor(np.array(Y, copy=True), dtype=dtype) - self._y_mean_t) / self._y_scale_t
         return self._fit(X, Yt)
 
     def predict(self, X):
