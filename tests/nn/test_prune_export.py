@@ -244,9 +244,22 @@ def test_export_auto_only_where_probe_is_faster(rng):
         assert _close(small(x), net(x))
 
 
+def test_export_rule_converts_only_large_very_sparse_layers(rng):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
+                        nn.Linear(1024, 8)).eval()
+    LayerwisePruner(net, {"0": 0.95, "2": 0.6, "4": 0.95}, end_step=0).step()
+    small = export_sparse(net, unstructured="rule")
+    assert [type(small[i]).__name__ for i in (0, 2, 4)] == [
+        "SparseLinear", "Linear", "Linear"]   # 4: too small; 2: not sparse enough
+    x = torch.as_tensor(rng.standard_normal((3, 1024)), dtype=torch.float32)
+    with torch.no_grad():
+        assert _close(small(x), net(x))
+
+
 def test_export_bad_arguments_raise():
     net = _cnn()
-    with pytest.raises(ValueError, match="unstructured must be 'auto', 'always' or 'never'"):
+    with pytest.raises(ValueError, match="unstructured must be 'auto', 'rule', 'always' or 'never'"):
         export_sparse(net, unstructured="yes")
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         export_sparse(net, batch_size=0)

@@ -49,7 +49,7 @@ References
 from ._common import prunable_parameters
 from .gates import HardConcreteGate
 from .penalties import PENALTIES, sparsity_penalty
-from .export import CSR_BACKENDS, SparseLinear, export_sparse, fold_masks, saved_size
+from .export import CSR_BACKENDS, CSR_RULE, SparseLinear, export_sparse, fold_masks, saved_size
 from .grow import GrowingNetworkClassifier, GrowingNetworkRegressor, build_growable_network
 from .pruners import SET, GradualGrowth, MagnitudePruner, RigL
 from .report import SparsityReport, sparsity_report
@@ -80,6 +80,7 @@ __all__ = [
     "resolve_targets",
     "LayerwisePruner",
     "CSR_BACKENDS",
+    "CSR_RULE",
     "SparseLinear",
     "export_sparse",
     "fold_masks",

@@ -16,10 +16,19 @@ from torch.nn.utils import prune
 
 from ._graph import _CONV, channel_chains, propagate_constant
 
-__all__ = ["SparseLinear", "export_sparse", "saved_size", "fold_masks", "CSR_BACKENDS"]
+__all__ = ["SparseLinear", "export_sparse", "saved_size", "fold_masks", "CSR_BACKENDS",
+           "CSR_RULE"]
 
 #: Backends of :class:`SparseLinear`.
 CSR_BACKENDS = ("torch", "scipy")
+
+#: The size-based rule of ``export_sparse(unstructured="rule")``, calibrated by
+#: ``benchmarks/bench_sparse_networks.py`` on a 2-core Xeon, one thread (see
+#: ``benchmarks/results/sparse_networks.md``): torch CSR beats dense ``F.linear`` from
+#: about 90 % sparsity for a 1024x1024 layer and 80-85 % for 4096x1024, and never (up to
+#: 99 %) for layers of 64k weights, whose dense product is shorter than the sparse
+#: kernel's overhead.
+CSR_RULE = {"min_weights": 1 << 20, "min_sparsity": 0.9}
 
 
 # ---------------------------------------------------------------------------------------
@@ -340,8 +349,10 @@ def export_sparse(module, *, structured=True, unstructured="auto", batch_size=25
        zeros becomes a :class:`SparseLinear` (CSR) with the fastest backend -- only when
        a timing probe at export (``batch_size`` rows, median of ``repeat`` interleaved
        rounds) finds it ``min_speedup`` times faster than the dense layer
-       (``"auto"``); ``"always"`` converts without measuring (torch backend; smaller on
-       disk once the density is below about 1/2), ``"never"`` keeps every layer dense.
+       (``"auto"``); ``"rule"`` converts without measuring by the size rule
+       :data:`CSR_RULE` (at least 2^20 weights and 90 % sparsity, calibrated by the
+       benchmark); ``"always"`` converts every such layer (torch backend; smaller on
+       disk once the density is below about 1/2); ``"never"`` keeps every layer dense.
        Convolutions stay dense.
 
     The result computes the same function as the masked model (up to floating-point
@@ -353,7 +364,7 @@ def export_sparse(module, *, structured=True, unstructured="auto", batch_size=25
         Pruned with :class:`LayerwisePruner`, :class:`MagnitudePruner`, any
         ``torch.nn.utils.prune`` method, or with zeros written in directly. Not modified.
     structured : bool, default=True
-    unstructured : {"auto", "always", "never"}, default="auto"
+    unstructured : {"auto", "rule", "always", "never"}, default="auto"
     batch_size : int, default=256
         Rows of the timing probe: the batch size the model will serve.
     min_sparsity : float, default=0.5
@@ -383,9 +394,10 @@ def export_sparse(module, *, structured=True, unstructured="auto", batch_size=25
     >>> bool(torch.allclose(small(x), net(x), atol=1e-6))
     True
     """
-    if unstructured not in ("auto", "always", "never"):
+    if unstructured not in ("auto", "rule", "always", "never"):
         raise ValueError(
-            f"unstructured must be 'auto', 'always' or 'never', got {unstructured!r}.")
+            "unstructured must be 'auto', 'rule', 'always' or 'never', got "
+            f"{unstructured!r}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     backends = tuple(backends)
@@ -415,6 +427,13 @@ def export_sparse(module, *, structured=True, unstructured="auto", batch_size=25
                 entry["format"] = f"csr-{backends[0]}"
                 continue
             if sparsity < min_sparsity:
+                continue
+            if unstructured == "rule":
+                if (sub.weight.numel() >= CSR_RULE["min_weights"]
+                        and sparsity >= CSR_RULE["min_sparsity"]):
+                    _replace(model, name, SparseLinear(sub.weight, sub.bias,
+                                                       backend=backends[0]))
+                    entry["format"] = f"csr-{backends[0]}"
                 continue
             times, cands = _probe(sub, batch_size, repeat, backends)
             entry["probe_s"] = times
