@@ -148,3 +148,12 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+def test_growable_network_batch_norm_stem():
+    net = build_growable_network(64, 3, 8, conv_channels=(4, 6), input_shape=(1, 8, 8),
+                                 batch_norm=True)
+    kinds = [type(m).__name__ for m in net.stem]
+    assert kinds == ["Unflatten", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d",
+                     "ReLU", "MaxPool2d", "Flatten"]
+    assert net.hidden.in_features == 6 * 16

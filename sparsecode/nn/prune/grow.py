@@ -70,11 +70,12 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
 def build_growable_network(n_features, n_outputs, max_units, *, conv_channels=(),
-                           input_shape=None, activation="relu"):
+                           input_shape=None, activation="relu", batch_norm=False):
     """The growable network: ``stem -> hidden (max_units) -> act -> out``.
 
     ``stem`` is ``nn.Identity`` or, with ``conv_channels``, ``Unflatten(input_shape)``,
-    3x3 convolutions with ReLU, a 2x2 max-pooling and a flatten.
+    3x3 convolutions (each followed by a ``BatchNorm2d`` when ``batch_norm``) with ReLU,
+    a 2x2 max-pooling and a flatten.
     """
     layers = OrderedDict()
     if conv_channels:
@@ -89,7 +90,10 @@ def build_growable_network(n_features, n_outputs, max_units, *, conv_channels=()
                 f"{n_features} features.")
         stem = [nn.Unflatten(1, (c, h, w))]
         for ch in conv_channels:
-            stem += [nn.Conv2d(c, int(ch), 3, padding=1), nn.ReLU()]
+            stem.append(nn.Conv2d(c, int(ch), 3, padding=1))
+            if batch_norm:
+                stem.append(nn.BatchNorm2d(int(ch)))
+            stem.append(nn.ReLU())
             c = int(ch)
         stem += [nn.MaxPool2d(2), nn.Flatten()]
         layers["stem"] = nn.Sequential(*stem)
@@ -128,6 +132,7 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         "max_prune_rounds": [Interval(numbers.Integral, 0, None, closed="left")],
         "conv_channels": [tuple, list],
         "input_shape": [tuple, list, None],
+        "batch_norm": ["boolean"],
         "activation": [StrOptions(set(_ACTIVATIONS))],
         "epochs_per_step": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -141,8 +146,9 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
     def __init__(self, *, initial_units=2, units_per_step=2, max_units=64,
                  initial_density=0.5, grow_connections=0.1, prune_fraction=0.0,
                  max_prune_rounds=5, conv_channels=(), input_shape=None,
-                 activation="relu", epochs_per_step=30, learning_rate=1e-2, batch_size=64,
-                 validation_fraction=0.2, device="cpu", random_state=None, verbose=0):
+                 batch_norm=False, activation="relu", epochs_per_step=30,
+                 learning_rate=1e-2, batch_size=64, validation_fraction=0.2,
+                 device="cpu", random_state=None, verbose=0):
         self.initial_units = initial_units
         self.units_per_step = units_per_step
         self.max_units = max_units
@@ -152,6 +158,7 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         self.max_prune_rounds = max_prune_rounds
         self.conv_channels = conv_channels
         self.input_shape = input_shape
+        self.batch_norm = batch_norm
         self.activation = activation
         self.epochs_per_step = epochs_per_step
         self.learning_rate = learning_rate
@@ -292,7 +299,7 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                 dtype=X.dtype, n_features=n_features, n_outputs=self._n_outputs,
                 max_units=int(self.max_units), conv_channels=tuple(self.conv_channels),
                 input_shape=None if self.input_shape is None else tuple(self.input_shape),
-                activation=self.activation)
+                activation=self.activation, batch_norm=bool(self.batch_norm))
             dtype = self._module_torch_dtype
             Xt = torch.as_tensor(np.array(X, copy=True), dtype=dtype).to(device)
             Xt = (Xt - self._x_mean_t) / self._x_scale_t
@@ -468,6 +475,8 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
     conv_channels : tuple of int, default=()
         Optional convolutional stem (needs ``input_shape``).
     input_shape : tuple (channels, height, width) or None
+    batch_norm : bool, default=False
+        ``BatchNorm2d`` after each convolution of the stem.
     activation : {"relu", "tanh"}, default="relu"
     epochs_per_step : int, default=30
     learning_rate : float, default=1e-2
@@ -512,7 +521,7 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
     def __init__(self, target_error=0.05, *, initial_units=2, units_per_step=2,
                  max_units=64, initial_density=0.5, grow_connections=0.1,
                  prune_fraction=0.0, max_prune_rounds=5, conv_channels=(),
-                 input_shape=None, activation="relu", epochs_per_step=30,
+                 input_shape=None, batch_norm=False, activation="relu", epochs_per_step=30,
                  learning_rate=1e-2, batch_size=64, validation_fraction=0.2, device="cpu",
                  random_state=None, verbose=0):
         super().__init__(
@@ -520,7 +529,7 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
             max_units=max_units, initial_density=initial_density,
             grow_connections=grow_connections, prune_fraction=prune_fraction,
             max_prune_rounds=max_prune_rounds, conv_channels=conv_channels,
-            input_shape=input_shape, activation=activation,
+            input_shape=input_shape, batch_norm=batch_norm, activation=activation,
             epochs_per_step=epochs_per_step, learning_rate=learning_rate,
             batch_size=batch_size, validation_fraction=validation_fraction, device=device,
             random_state=random_state, verbose=verbose)
@@ -618,7 +627,7 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
     def __init__(self, target_accuracy=0.95, *, initial_units=2, units_per_step=2,
                  max_units=64, initial_density=0.5, grow_connections=0.1,
                  prune_fraction=0.0, max_prune_rounds=5, conv_channels=(),
-                 input_shape=None, activation="relu", epochs_per_step=30,
+                 input_shape=None, batch_norm=False, activation="relu", epochs_per_step=30,
                  learning_rate=1e-2, batch_size=64, validation_fraction=0.2, device="cpu",
                  random_state=None, verbose=0):
         super().__init__(
@@ -626,7 +635,7 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
             max_units=max_units, initial_density=initial_density,
             grow_connections=grow_connections, prune_fraction=prune_fraction,
             max_prune_rounds=max_prune_rounds, conv_channels=conv_channels,
-            input_shape=input_shape, activation=activation,
+            input_shape=input_shape, batch_norm=batch_norm, activation=activation,
             epochs_per_step=epochs_per_step, learning_rate=learning_rate,
             batch_size=batch_size, validation_fraction=validation_fraction, device=device,
             random_state=random_state, verbose=verbose)
