@@ -110,7 +110,6 @@ def count_params(model):
 
 
 def weight_sparsity(model):
-    import torch
     from torch import nn
 
     tot = zeros = 0

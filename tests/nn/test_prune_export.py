@@ -1,6 +1,5 @@
 """Per-layer targets, layer-wise pruning and sparse export (sparsecode.nn.prune)."""
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

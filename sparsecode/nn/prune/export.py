@@ -25,9 +25,10 @@ CSR_BACKENDS = ("torch", "scipy")
 #: The size-based rule of ``export_sparse(unstructured="rule")``, calibrated by
 #: ``benchmarks/bench_sparse_networks.py`` on a 2-core Xeon, one thread (see
 #: ``benchmarks/results/sparse_networks.md``): torch CSR beats dense ``F.linear`` from
-#: about 90 % sparsity for a 1024x1024 layer and 80-85 % for 4096x1024, and never (up to
-#: 99 %) for layers of 64k weights, whose dense product is shorter than the sparse
-#: kernel's overhead.
+#: about 85-90 % sparsity for a 1024x1024 layer and 80-85 % for 4096x1024; a 512x128
+#: layer (64k weights) is never faster at batch 1 (its dense product is shorter than the
+#: sparse kernel's overhead) and only from about 90 % at batch 256. The rule keeps to
+#: the safe side: CSR for layers of at least 2^20 weights and 90 % sparsity.
 CSR_RULE = {"min_weights": 1 << 20, "min_sparsity": 0.9}
 
 
