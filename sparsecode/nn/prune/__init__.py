@@ -16,6 +16,20 @@ Pruning
     (``weight_orig`` * ``weight_mask``), so pruned weights stay exactly zero through
     further training, and both are training callbacks
     (:class:`sparsecode.nn.Trainer`), e.g. ``sae.fit(X, callbacks=[pruner])``.
+Per-layer targets
+    :func:`resolve_targets` turns ``{layer name | glob | layer type: sparsity}`` into
+    per-layer targets; :class:`LayerwisePruner` prunes every layer to its own target on
+    Zhu & Gupta's polynomial schedule, unstructured or structured (whole units /
+    channels, with their bias and BatchNorm).
+Export
+    :func:`export_sparse` -- a copy that is really smaller and faster: pruned channels
+    and units removed physically (consistent across consecutive layers, BatchNorm and
+    flatten), sparse linear layers as CSR (:class:`SparseLinear`) where a timing probe
+    says it is faster; :func:`saved_size` measures bytes on disk.
+Growth
+    :class:`GrowingNetworkRegressor`, :class:`GrowingNetworkClassifier` -- start small
+    and sparse, grow units and connections until the validation target is met, then
+    prune (grow-and-prune); :class:`SET` is random-regrowth dynamic sparse training.
 Reports
     :func:`sparsity_report` -- per-layer sparsity and the real size of the model stored in
     a compressed sparse (CSR) format.
@@ -35,7 +49,9 @@ References
 from ._common import prunable_parameters
 from .gates import HardConcreteGate
 from .penalties import PENALTIES, sparsity_penalty
-from .pruners import GradualGrowth, MagnitudePruner, RigL
+from .export import CSR_BACKENDS, CSR_RULE, SparseLinear, export_sparse, fold_masks, saved_size
+from .grow import GrowingNetworkClassifier, GrowingNetworkRegressor, build_growable_network
+from .pruners import SET, GradualGrowth, MagnitudePruner, RigL
 from .report import SparsityReport, sparsity_report
 from .schedules import (
     ConstantSparsity,
@@ -43,6 +59,7 @@ from .schedules import (
     PolynomialDecay,
     SparsitySchedule,
 )
+from .targets import PRUNABLE_LAYERS, LayerwisePruner, resolve_targets
 
 __all__ = [
     "PENALTIES",
@@ -58,4 +75,17 @@ __all__ = [
     "sparsity_report",
     "SparsityReport",
     "prunable_parameters",
+    "SET",
+    "PRUNABLE_LAYERS",
+    "resolve_targets",
+    "LayerwisePruner",
+    "CSR_BACKENDS",
+    "CSR_RULE",
+    "SparseLinear",
+    "export_sparse",
+    "fold_masks",
+    "saved_size",
+    "GrowingNetworkRegressor",
+    "GrowingNetworkClassifier",
+    "build_growable_network",
 ]

@@ -234,11 +234,19 @@ class GradualGrowth(_PrunerBase):
     drop_fraction : float in [0, 1), default=0.3
     structured_dim : int or None, default=None
     random_state : int or None, default=None
-        Seeds the initial random mask.
+        Seeds the initial random mask (and the random growth of ``grow="random"``).
+    grow : {"gradient", "random"}, default="gradient"
+        ``"gradient"``: grow where the dense gradient is largest (RigL);
+        ``"random"``: grow uniformly at random among the inactive connections -- Sparse
+        Evolutionary Training (SET, Mocanu et al., Nature Communications 9, 2018,
+        doi:10.1038/s41467-018-04316-3).
     """
 
     def __init__(self, module=None, schedule=None, *, parameters=None, drop_fraction=0.3,
-                 structured_dim=None, random_state=None):
+                 structured_dim=None, random_state=None, grow="gradient"):
+        if grow not in ("gradient", "random"):
+            raise ValueError(f"grow must be 'gradient' or 'random', got {grow!r}.")
+        self.grow = grow
         self.drop_fraction = _check_sparsity(drop_fraction, "drop_fraction")
         self.random_state = random_state
         self._grads = {}
@@ -307,10 +315,17 @@ class GradualGrowth(_PrunerBase):
     def update(self, sparsity, drop_fraction):
         """One drop-and-grow update towards ``sparsity``."""
         for sub, name, qual in self.targets:
-            g = self._grads.get(qual)
+            m = getattr(sub, name + "_mask")
+            if self.grow == "random":
+                if not hasattr(self, "_set_gen"):
+                    self._set_gen = torch.Generator()
+                    self._set_gen.manual_seed(
+                        1 + (0 if self.random_state is None else int(self.random_state)))
+                g = torch.rand(m.shape, generator=self._set_gen).to(m)
+            else:
+                g = self._grads.get(qual)
             if g is None:
                 continue
-            m = getattr(sub, name + "_mask")
             w = getattr(sub, name + "_orig")
             if self.structured_dim is None:
                 mf = m.reshape(-1)
@@ -365,3 +380,13 @@ class GradualGrowth(_PrunerBase):
 RigL = GradualGrowth
 
 
+
+class SET(GradualGrowth):
+    """Sparse Evolutionary Training (Mocanu et al. 2018): :class:`GradualGrowth` that
+    regrows connections at random (``grow="random"``) instead of by gradient."""
+
+    def __init__(self, module=None, schedule=None, *, parameters=None, drop_fraction=0.3,
+                 structured_dim=None, random_state=None):
+        super().__init__(module, schedule, parameters=parameters,
+                         drop_fraction=drop_fraction, structured_dim=structured_dim,
+                         random_state=random_state, grow="random")

@@ -1,0 +1,159 @@
+"""Growing sparse networks (sparsecode.nn.prune.grow)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sklearn.datasets import load_iris  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from sparsecode.nn._training import Trainer  # noqa: E402
+from sparsecode.nn.prune import (  # noqa: E402
+    ConstantSparsity,
+    GrowingNetworkClassifier,
+    GrowingNetworkRegressor,
+    RigL,
+    SparseLinear,
+    build_growable_network,
+    export_sparse,
+)
+
+
+def _sine(n=200):
+    X = np.linspace(-1, 1, n)[:, None]
+    return X, np.sin(3 * X[:, 0])
+
+
+def test_growth_stops_when_the_target_error_is_met():
+    X, y = _sine()
+    est = GrowingNetworkRegressor(target_error=0.05, max_units=32, random_state=0).fit(X, y)
+    errs = [h["val_error"] for h in est.history_]
+    assert est.converged_ and errs[-1] <= 0.05
+    assert all(e > 0.05 for e in errs[:-1])     # it grew only while short of the target
+    assert est.n_units_ == est.history_[-1]["n_units"] < 32
+    assert [h["n_units"] for h in est.history_] == list(range(2, est.n_units_ + 1, 2))
+    # the validation RMSE it reports is the RMSE of predict on those samples, in units of y
+    rmse = float(np.sqrt(np.mean((est.predict(X) - y) ** 2)))
+    assert rmse < 0.08
+    assert est.transform(X).shape == (200, est.n_units_)
+
+
+def test_growth_target_not_met_warns_and_keeps_best():
+    X, y = _sine()
+    with pytest.warns(ConvergenceWarning, match="not met within max_units=4"):
+        est = GrowingNetworkRegressor(target_error=1e-6, max_units=4, epochs_per_step=5,
+                                      random_state=0).fit(X, y)
+    assert not est.converged_ and est.n_units_ <= 4
+    assert est.validation_error_ == pytest.approx(min(h["val_error"] for h in est.history_),
+                                                  rel=1e-5)
+
+
+def test_grow_and_prune_keeps_the_target_with_fewer_connections():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (300, 6))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2    # four irrelevant inputs
+    kw = dict(target_error=0.12, max_units=32, initial_density=1.0, random_state=0)
+    grown = GrowingNetworkRegressor(**kw).fit(X, y)
+    pruned = GrowingNetworkRegressor(**kw, prune_fraction=0.3).fit(X, y)
+    assert grown.converged_ and pruned.converged_
+    assert pruned.n_connections_ < grown.n_connections_
+    assert pruned.validation_error_ <= 0.12
+    assert any(h.get("pruned") for h in pruned.history_)
+
+
+def test_grown_classifier_exports_to_its_active_units():
+    X, y = load_iris(return_X_y=True)
+    est = GrowingNetworkClassifier(target_accuracy=0.9, max_units=16,
+                                   random_state=0).fit(X, y)
+    assert est.converged_ and est.score(X, y) >= 0.85
+    small = export_sparse(est.module_, unstructured="never")
+    assert small.hidden.out_features == est.n_units_ == small.out.in_features
+    assert sum(int((p != 0).sum()) for p in small.parameters()) <= est.n_params_
+    Xt = torch.as_tensor((X - est._x_mean_t.numpy()) / est._x_scale_t.numpy())
+    with torch.no_grad():
+        ref = est.module_(Xt)
+        got = small(Xt)
+    assert float((ref - got).abs().max()) < 1e-6
+    assert np.array_equal(est.classes_[ref.argmax(1).numpy()], est.predict(X))
+    proba = est.predict_proba(X)
+    assert np.allclose(proba.sum(1), 1) and proba.shape == (150, 3)
+
+
+def test_grown_module_with_conv_stem_and_csr_export():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 64)).astype(np.float32)
+    y = (X[:, :32].sum(1) > 0).astype(int)
+    est = GrowingNetworkClassifier(target_accuracy=1.0, max_units=4, conv_channels=(4,),
+                                   input_shape=(1, 8, 8), initial_density=0.2,
+                                   epochs_per_step=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.predict(X).dtype == y.dtype and est.transform(X).dtype == np.float32
+    small = export_sparse(est.module_, unstructured="always")
+    assert isinstance(small.hidden, SparseLinear)
+    Xt = (torch.as_tensor(X) - est._x_mean_t) / est._x_scale_t
+    with torch.no_grad():
+        assert float((small(Xt) - est.module_(Xt)).abs().max()) < 1e-5
+
+
+def test_rigl_trains_the_same_growable_model():
+    rng = np.random.default_rng(0)
+    net = build_growable_network(8, 1, 16)
+    X = torch.as_tensor(rng.standard_normal((128, 8)), dtype=torch.float32)
+    y = X[:, :1] * X[:, 1:2]
+    rigl = RigL(net, ConstantSparsity(0.7, frequency=4), parameters="hidden.weight",
+                random_state=0)
+    Trainer(lambda m, xb, yb: ((m(xb) - yb) ** 2).mean(), batch_size=16, max_iter=2,
+            callbacks=[rigl], generator=torch.Generator().manual_seed(0)).fit(net, X, y)
+    assert float((net.hidden.weight == 0).float().mean()) == pytest.approx(0.7, abs=1 / 64)
+
+
+def test_growing_pickle_roundtrip():
+    X, y = _sine(100)
+    est = GrowingNetworkRegressor(target_error=0.5, max_units=8, random_state=0).fit(X, y)
+    assert est.converged_
+    est2 = pickle.loads(pickle.dumps(est))
+    assert np.array_equal(est.predict(X), est2.predict(X))
+
+
+def test_growing_bad_parameters_raise():
+    X, y = _sine(50)
+    with pytest.raises(ValueError, match="initial_units=8 must be <= max_units=4"):
+        GrowingNetworkRegressor(initial_units=8, max_units=4).fit(X, y)
+    with pytest.raises(ValueError, match="conv_channels needs input_shape"):
+        GrowingNetworkRegressor(conv_channels=(4,)).fit(X, y)
+    with pytest.raises(ValueError, match="input_shape=.*has 64 values but X has 1"):
+        GrowingNetworkRegressor(conv_channels=(4,), input_shape=(1, 8, 8)).fit(X, y)
+    with pytest.raises(ValueError, match="target_error"):
+        GrowingNetworkRegressor(target_error=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="target_accuracy"):
+        GrowingNetworkClassifier(target_accuracy=1.5).fit(X, (y > 0).astype(int))
+    est = GrowingNetworkRegressor(target_error=10.0, max_units=2, epochs_per_step=1).fit(X, y)
+    with pytest.raises(NotImplementedError, match="no inverse_transform"):
+        est.inverse_transform(X)
+
+
+_FAST = dict(max_units=3, epochs_per_step=2, batch_size=32, random_state=0)
+
+
+@parametrize_with_checks([GrowingNetworkRegressor(target_error=0.0, **_FAST),
+                          GrowingNetworkClassifier(target_accuracy=1.0, **_FAST)])
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def test_growable_network_batch_norm_stem():
+    net = build_growable_network(64, 3, 8, conv_channels=(4, 6), input_shape=(1, 8, 8),
+                                 batch_norm=True)
+    kinds = [type(m).__name__ for m in net.stem]
+    assert kinds == ["Unflatten", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d",
+                     "ReLU", "MaxPool2d", "Flatten"]
+    assert net.hidden.in_features == 6 * 16
