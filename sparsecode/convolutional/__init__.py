@@ -1,0 +1,19 @@
+"""Convolutional sparse coding and convolutional dictionary learning.
+
+:func:`cbpdn` solves convolutional basis pursuit denoising for 2-D images and batches
+of them, by FFT-domain ADMM (Wohlberg 2016) or FISTA, on NumPy arrays (``scipy.fft`` and
+Numba kernels) or torch tensors (``torch.fft``, differentiable, CUDA), with optional
+non-negativity and a mask of missing pixels. :func:`convolve` and
+:func:`convolve_adjoint` are the synthesis operator and its adjoint,
+:func:`cbpdn_objective` the objective. torch is imported only when a tensor is given.
+"""
+
+from ._cbpdn import CBPDNInfo, cbpdn, cbpdn_objective, convolve, convolve_adjoint
+
+__all__ = [
+    "CBPDNInfo",
+    "cbpdn",
+    "cbpdn_objective",
+    "convolve",
+    "convolve_adjoint",
+]
