@@ -9,11 +9,14 @@ non-negativity and a mask of missing pixels. :func:`convolve` and
 """
 
 from ._cbpdn import CBPDNInfo, cbpdn, cbpdn_objective, convolve, convolve_adjoint
+from ._cdl import CDLInfo, conv_dict_learning
 
 __all__ = [
     "CBPDNInfo",
+    "CDLInfo",
     "cbpdn",
     "cbpdn_objective",
+    "conv_dict_learning",
     "convolve",
     "convolve_adjoint",
 ]

@@ -311,7 +311,7 @@ def _admm_iterations(state, Sh, Dh, alpha, *, max_iter, tol, relax, positive, au
     n, M, H, W = Y.shape
     dtype = Y.dtype.type
     impulse = mask is not None
-    maskarr = mask if impulse else np.zeros((1, 1, 1))
+    missing = (1.0 - mask).astype(Y.dtype) if impulse else np.zeros((1, 1, 1), Y.dtype)
     if dh_energy is None:
         dh_energy = np.einsum("mhf,mhf->hf", Dh.real, Dh.real) + \
             np.einsum("mhf,mhf->hf", Dh.imag, Dh.imag)
@@ -328,7 +328,7 @@ def _admm_iterations(state, Sh, Dh, alpha, *, max_iter, tol, relax, positive, au
         state.Xh = Wh
         Xsp = sfft.irfft2(Wh, s=(H, W), workers=workers)
         K.admm_ystep(Xsp, Y, U, dtype(relax), dtype(alpha / rho), positive, impulse,
-                     maskarr, sums)
+                     missing, sums)
         Wsp = Xsp
         state.n_iter += 1
         tot = sums.sum(axis=0)
