@@ -51,8 +51,10 @@ from ._cbpdn import (
     _check_positive_float,
     _objective,
     _workers,
+    cbpdn,
     check_filters,
     check_images,
+    convolve,
 )
 
 CDLInfo = namedtuple("CDLInfo", ["n_iter", "objective", "rho", "dict_rho"])
@@ -250,3 +252,155 @@ def conv_dict_learning(X, n_components, kernel_size, alpha, *, max_iter=200, ini
                                _pad_fft(G.astype(np.float64), (H, W), workers), alpha, None,
                                workers).sum())
     return G, Z, CDLInfo(it if max_iter else 0, obj, state.rho, sigma)
+
+
+# --------------------------------------------------------------------------- estimator
+
+from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
+from sklearn.utils._param_validation import Interval, StrOptions  # noqa: E402
+from sklearn.utils.validation import check_is_fitted  # noqa: E402
+
+
+class ConvolutionalDictionaryLearning(TransformerMixin, BaseEstimator):
+    r"""Convolutional dictionary learning over a set of images.
+
+    Learns ``n_components`` filters of size ``kernel_size`` by
+    :func:`conv_dict_learning`,
+
+    .. math::
+
+        \min_{d, z} \; \tfrac12 \sum_k \Big\|x_k - \sum_m d_m * z_{k,m}\Big\|_2^2
+        + \alpha \sum_{k,m} \|z_{k,m}\|_1 \quad\text{s.t.}\quad \|d_m\|_2 \le 1,
+
+    and codes new images by :func:`cbpdn` over them. Samples are images: ``X`` has
+    shape ``(n_samples, H, W)``, codes ``(n_samples, n_components, H, W)`` and
+    ``components_`` ``(n_components, h, w)``; ``inverse_transform(transform(X))``
+    approximates ``X``. Images of any size can be transformed once fitted.
+
+    Parameters
+    ----------
+    n_components : int, default=32
+        Number of filters.
+    kernel_size : int or (int, int), default=8
+        Filter size.
+    alpha : float, default=0.1
+        Positive l1 weight (fit and transform).
+    max_iter : int, default=200
+        Dictionary-learning iterations.
+    init : {"random", "data"} or array-like of shape (n_components, h, w), default="random"
+    zero_mean : bool, default=False
+        Zero-mean filters.
+    positive : bool, default=False
+        Non-negative coefficient maps.
+    transform_method : {"admm", "fista"}, default="admm"
+    transform_max_iter : int, default=500
+    transform_tol : float, default=1e-3
+    random_state : int, RandomState instance or None, default=None
+    n_jobs : int, default=None
+        Threads of the FFTs and kernels (None: all cores).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, h, w)
+        Learned filters (l2 norm at most 1).
+    n_iter_ : int
+    objective_ : float
+        Final training objective (summed over the training images).
+    image_shape_ : tuple of int
+        ``(H, W)`` of the training images.
+
+    References
+    ----------
+    B. Wohlberg (2016), doi:10.1109/TIP.2015.2495260.
+    C. Garcia-Cardona, B. Wohlberg (2018), doi:10.1109/TCI.2018.2840334.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecode.convolutional import ConvolutionalDictionaryLearning
+    >>> X = np.random.default_rng(0).standard_normal((3, 32, 32))
+    >>> cdl = ConvolutionalDictionaryLearning(4, kernel_size=5, alpha=0.5, max_iter=10,
+    ...                                       random_state=0).fit(X)
+    >>> cdl.components_.shape, cdl.transform(X).shape
+    ((4, 5, 5), (3, 4, 32, 32))
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "kernel_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+        "init": [StrOptions({"random", "data"}), "array-like"],
+        "zero_mean": ["boolean"],
+        "positive": ["boolean"],
+        "transform_method": [StrOptions({"admm", "fista"})],
+        "transform_max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "transform_tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [numbers.Integral, None],
+    }
+
+    def __init__(self, n_components=32, *, kernel_size=8, alpha=0.1, max_iter=200,
+                 init="random", zero_mean=False, positive=False, transform_method="admm",
+                 transform_max_iter=500, transform_tol=1e-3, random_state=None,
+                 n_jobs=None):
+        self.n_components = n_components
+        self.kernel_size = kernel_size
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.init = init
+        self.zero_mean = zero_mean
+        self.positive = positive
+        self.transform_method = transform_method
+        self.transform_max_iter = transform_max_iter
+        self.transform_tol = transform_tol
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def fit(self, X, y=None):
+        """Learn the filters from images ``X (n_samples, H, W)``; returns ``self``."""
+        self._validate_params()
+        X3, _ = check_images(X)
+        G, _, info = conv_dict_learning(
+            X3, self.n_components, self.kernel_size, self.alpha, max_iter=self.max_iter,
+            init=self.init, zero_mean=self.zero_mean, positive=self.positive,
+            random_state=self.random_state, n_jobs=self.n_jobs, return_info=True)
+        self.components_ = G
+        self.n_iter_ = info.n_iter
+        self.objective_ = info.objective
+        self.image_shape_ = X3.shape[1:]
+        return self
+
+    def transform(self, X):
+        """Coefficient maps of images ``X (n_samples, H, W)`` over ``components_``.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_components, H, W)
+            In ``X``'s dtype (float32 or float64).
+        """
+        check_is_fitted(self)
+        X3, _ = check_images(X)
+        return cbpdn(X3, self.components_.astype(X3.dtype, copy=False), self.alpha,
+                     method=self.transform_method, max_iter=self.transform_max_iter,
+                     tol=self.transform_tol, positive=self.positive, n_jobs=self.n_jobs)
+
+    def inverse_transform(self, X):
+        """Images from coefficient maps ``(n_samples, n_components, H, W)``:
+        :math:`\\sum_m d_m * z_m`."""
+        check_is_fitted(self)
+        Z = np.asarray(X)
+        if Z.ndim != 4 or Z.shape[1] != self.components_.shape[0]:
+            raise ValueError(f"codes must have shape (n_samples, {self.components_.shape[0]}, "
+                             f"H, W), got {Z.shape}.")
+        dtype = Z.dtype if Z.dtype in (np.float32, np.float64) else np.float64
+        return convolve(Z.astype(dtype, copy=False),
+                        self.components_.astype(dtype, copy=False), n_jobs=self.n_jobs)

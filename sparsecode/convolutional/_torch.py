@@ -197,7 +197,8 @@ def _fista(X, Dh, alpha, *, max_iter, tol, positive, mask, init):
     M = Dh.shape[0]
     Sh = torch.fft.rfft2(X)
     energy = (Dh.real ** 2 + Dh.imag ** 2).sum(0)
-    L = float(energy.detach().max()) * (1 + 1e-6)
+    # a tensor: the step size depends on the filters, and autograd follows it
+    L = energy.max() * (1 + 1e-6)
     Z = torch.zeros((n, M, H, W), dtype=X.dtype, device=X.device) if init is None else init
     V = Z
     t = 1.0
