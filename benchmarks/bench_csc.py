@@ -36,9 +36,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import header, markdown_table, write_result  # noqa: E402
+from _common import header, markdown_table, write_result
 
-from sparsecode.convolutional import cbpdn, cbpdn_objective, conv_dict_learning  # noqa: E402
+from sparsecode.convolutional import cbpdn, cbpdn_objective, conv_dict_learning
 
 
 def _sporco():

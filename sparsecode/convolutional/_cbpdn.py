@@ -30,7 +30,13 @@ import scipy.fft as sfft
 from .._jit import num_threads, resolve_n_jobs
 from ..kernels import convolutional as K
 from ..operators._backend import is_torch
-from ..utils._validation import _as_float_array, check_bool, check_positive_int, check_tol
+from ..utils._validation import (
+    _as_float_array,
+    check_alpha,
+    check_bool,
+    check_positive_int,
+    check_tol,
+)
 
 #: Result record of :func:`cbpdn` with ``return_info=True``.
 CBPDNInfo = namedtuple("CBPDNInfo", ["n_iter", "objective", "converged", "rho"])
@@ -267,6 +273,7 @@ def cbpdn_objective(X, maps, filters, alpha, *, mask=None):
     objective : ndarray of shape (n_samples,), a float for one image, or a tensor
         (differentiable in the maps and the filters) for tensor input.
     """
+    alpha = check_alpha(alpha)
     if _is_tensor_input(X, maps, filters):
         from . import _torch
 
@@ -279,7 +286,6 @@ def cbpdn_objective(X, maps, filters, alpha, *, mask=None):
     D = check_filters(filters, X3.shape[1:], dtype=np.float64)
     if D.shape[0] != Z.shape[1]:
         raise ValueError(f"maps have {Z.shape[1]} channels but there are {D.shape[0]} filters.")
-    alpha = float(alpha)
     m = check_mask(mask, X3.shape)
     obj = _objective(X3.astype(np.float64), Z, filters_fft(D, X3.shape[1:]), alpha, m, 1)
     return float(obj[0]) if single else obj

@@ -40,13 +40,16 @@ from collections import namedtuple
 
 import numpy as np
 import scipy.fft as sfft
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from .._jit import num_threads
 from ..kernels import convolutional as K
 from ..utils._validation import check_bool, check_positive_int, check_random_state
 from ._cbpdn import (
-    _ADMMState,
     _admm_iterations,
+    _ADMMState,
     _check_alpha_positive,
     _check_positive_float,
     _objective,
@@ -255,10 +258,6 @@ def conv_dict_learning(X, n_components, kernel_size, alpha, *, max_iter=200, ini
 
 
 # --------------------------------------------------------------------------- estimator
-
-from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
-from sklearn.utils._param_validation import Interval, StrOptions  # noqa: E402
-from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
 
 class ConvolutionalDictionaryLearning(TransformerMixin, BaseEstimator):
