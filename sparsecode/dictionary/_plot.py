@@ -13,10 +13,13 @@ def plot_dictionary(dictionary, *, patch_shape=None, n_cols=None, ax=None, cmap=
 
     Parameters
     ----------
-    dictionary : array-like of shape (n_components, n_features)
-        Atoms, one per row (or a fitted estimator with ``components_``).
+    dictionary : array-like of shape (n_components, n_features) or (n_components, h, w)
+        Atoms, one per row, or convolutional filters (a 3-D array, e.g. the
+        ``components_`` of :class:`~sparsecode.convolutional.ConvolutionalDictionaryLearning`);
+        or a fitted estimator with ``components_``.
     patch_shape : tuple of int, default=None
-        Shape of one atom image; ``(p, p)`` with ``p = sqrt(n_features)`` if None.
+        Shape of one atom image; ``(p, p)`` with ``p = sqrt(n_features)`` if None (for
+        3-D filters, their own ``(h, w)``).
     n_cols : int, default=None
         Atoms per grid row (``ceil(sqrt(n_components))`` if None).
     ax : matplotlib Axes, default=None
@@ -38,13 +41,21 @@ def plot_dictionary(dictionary, *, patch_shape=None, n_cols=None, ax=None, cmap=
     >>> matplotlib.use("Agg")
     >>> from sparsecode.dictionary import plot_dictionary
     >>> fig = plot_dictionary(np.random.default_rng(0).standard_normal((16, 64)))
+    >>> fig = plot_dictionary(np.random.default_rng(0).standard_normal((36, 12, 12)))
     """
     import matplotlib.pyplot as plt
 
     D = getattr(dictionary, "components_", dictionary)
     D = np.asarray(D, dtype=np.float64)
+    if D.ndim == 3:
+        if patch_shape is not None and tuple(patch_shape) != D.shape[1:]:
+            raise ValueError(f"patch_shape {tuple(patch_shape)} does not match filters of "
+                             f"shape {D.shape[1:]}.")
+        patch_shape = D.shape[1:]
+        D = D.reshape(D.shape[0], -1)
     if D.ndim != 2:
-        raise ValueError(f"dictionary must be 2-D (n_components, n_features), got {D.shape}.")
+        raise ValueError(f"dictionary must be 2-D (n_components, n_features) or 3-D "
+                         f"filters (n_components, h, w), got {D.shape}.")
     k, n = D.shape
     if patch_shape is None:
         p = math.isqrt(n)
