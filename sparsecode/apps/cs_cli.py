@@ -20,16 +20,18 @@ import warnings
 
 import numpy as np
 
-from ..cs._reconstruct import DEFAULT_ALPHA, METHODS
+from ..cs._reconstruct import DEFAULT_ALPHA, LEARNED_METHODS, METHODS
 
 
 def add_arguments(parser):
     parser.add_argument("image", metavar="IMAGE", help="input grayscale (or colour) image")
     parser.add_argument("--ratio", type=float, default=0.25,
                         help="CS ratio, measurements per pixel, in (0, 1] (default 0.25)")
-    parser.add_argument("--method", choices=sorted(METHODS), default="tv",
+    parser.add_argument("--method", choices=sorted(METHODS) + sorted(LEARNED_METHODS),
+                        default="tv",
                         help="reconstruction method (default tv, the best classic method "
-                             "on Set11 from 10 %% up)")
+                             "on Set11 from 10 %% up; ista-net+ and opine-net+ use the "
+                             "shipped networks, ratios 0.1, 0.25, 0.5, needs torch)")
     parser.add_argument("--alpha", type=float, default=None,
                         help="penalty for images in [0, 1] (default: "
                              + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_ALPHA.items()) + ")")
@@ -68,8 +70,11 @@ def run(args):
 
     t0 = time.perf_counter()
     try:
-        y, A = measure_image(image, args.ratio, block_size=args.block_size,
-                             random_state=args.seed)
+        if args.method in LEARNED_METHODS:
+            y, A = _learned_measure(args, image)
+        else:
+            y, A = measure_image(image, args.ratio, block_size=args.block_size,
+                                 random_state=args.seed)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             recon = reconstruct_image(y, A, method=args.method, alpha=args.alpha,
@@ -92,3 +97,20 @@ def run(args):
         print(f"wrote {args.out}")
     sys.stdout.flush()
     return 0
+
+
+def _learned_measure(args, image):
+    """Measurements with the matrix the shipped network of ``args.method`` knows."""
+    from ..cli import UserError
+    from ..cs import learned_sensing_operator
+
+    if args.seed != 0:
+        raise UserError(f"--seed does not apply to --method {args.method}: the shipped "
+                        "network was trained with its own sensing matrix")
+    try:
+        A = learned_sensing_operator(args.method, image.shape, args.ratio,
+                                     block_size=args.block_size)
+    except ImportError:
+        raise UserError(f"--method {args.method} needs PyTorch: pip install "
+                        "sparsecode[torch]") from None
+    return A.forward(image.astype(np.float64).ravel()), A
