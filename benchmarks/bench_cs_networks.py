@@ -205,6 +205,7 @@ def write(path, images, ratios, classic, classic_src, nets, budget, argv):
             f"| {LABELS[b['model']]} | {b['ratio']:.0%} | {b['schedule']} | "
             f"{b['phases']} × {b['channels']} | {b['params']:,} | {b['device']} | "
             f"{b['steps']} | {frac:.2f} ({seen:,}) | {b['wall']:.0f} s | {b['infer_s']:.2f} |")
+    steps = [b["steps"] for b in budget if b.get("steps")]
     cmds = sorted({b["command"] for b in budget if b.get("command")})
     if cmds:
         lines += ["", "Training commands:", ""] + [f"    {c}" for c in cmds]
@@ -213,7 +214,8 @@ def write(path, images, ratios, classic, classic_src, nets, budget, argv):
         "Published: ISTA-Net+ from Zhang & Ghanem, CVPR 2018 (doi:10.1109/CVPR.2018.00196), "
         "OPINE-Net+ from Zhang, Zhao & Ghanem, IEEE JSTSP 2020 "
         "(doi:10.1109/JSTSP.2020.2977507): 9 phases, 32 channels, 200 epochs (about 278k "
-        "steps) on a GPU, i.e. 600-4000x the steps of the CPU runs above.",
+        "steps) on a GPU" + (f", i.e. {278_000 // max(steps):,}-{278_000 // min(steps):,}x "
+                             "the steps of the runs above." if steps else "."),
         "",
     ]
     with open(path, "w") as f:

@@ -29,8 +29,8 @@ def add_arguments(parser):
                         help="CS ratio in (0, 1] (default 0.25)")
     parser.add_argument("--schedule", choices=["light", "reference"], default="light",
                         help="training schedule (default light: 5 phases, 16 channels, "
-                             "250 steps at lr 1e-3; reference: 9 phases, 32 channels, "
-                             "200 epochs at lr 1e-4)")
+                             "lr 1e-3, at most 400 steps and 300 s; reference: 9 phases, "
+                             "32 channels, 200 epochs at lr 1e-4)")
     parser.add_argument("--out", "-o", metavar="PATH", required=True,
                         help="weights file to write (.safetensors)")
     parser.add_argument("--block-size", type=int, default=33, help="block side (default 33)")

@@ -22,8 +22,9 @@ Schedules (:data:`SCHEDULES`)
     What one CPU thread does in about five minutes: 5 phases, 16 channels, residual
     convolutions initialised to zero (the run starts from projected-gradient steps),
     Adam at 1e-3 (the short run needs the larger step), batch 64, at most 400 steps
-    and 300 s of training (whichever comes first; 0.1-0.3 epoch) on the same 88,912
-    blocks. The shipped weights use it; their files record the steps done.
+    and 300 s of training, whichever comes first (about 280 steps, 0.2 epoch, on an
+    idle core; 66-187 steps on the loaded machine that trained the shipped weights),
+    on the same 88,912 blocks. Its files record the steps done.
 """
 
 from __future__ import annotations
