@@ -163,13 +163,13 @@ def write(path, images, ratios, classic, classic_src, nets, budget, argv):
         "# Learned vs classic block-CS reconstruction on Set11",
         "",
         f"Command: `python benchmarks/bench_cs_networks.py {' '.join(argv)}`  ",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, shared with other "
-        f"engineers' jobs (load average {load:.1f} at the end), torch on 1 thread  ",
+        (f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, shared with other "
+        f"engineers' jobs (load average {load:.1f} at the end), torch on 1 thread  "),
         f"Date: {date}  ",
-        f"Images: {len(images)} ({', '.join(n for n, _ in images)}); 33x33 blocks; "
-        "PSNR / SSIM by scikit-image on [0, 1], networks' output clipped to [0, 1].  ",
-        f"Classic columns from {classic_src}; seed-0 Gaussian block matrix with orthonormal "
-        "rows (also the matrix of ReconNet / ISTA-Net / ISTA-Net+; OPINE-Net+ learns its own).",
+        (f"Images: {len(images)} ({', '.join(n for n, _ in images)}); 33x33 blocks; "
+        "PSNR / SSIM by scikit-image on [0, 1], networks' output clipped to [0, 1].  "),
+        (f"Classic columns from {classic_src}; seed-0 Gaussian block matrix with orthonormal "
+        "rows (also the matrix of ReconNet / ISTA-Net / ISTA-Net+; OPINE-Net+ learns its own)."),
         "",
         "Mean PSNR (dB) / SSIM:",
         "",
@@ -194,8 +194,8 @@ def write(path, images, ratios, classic, classic_src, nets, budget, argv):
         "",
         "Training budget of the networks (from their weights files):",
         "",
-        "| model | ratio | schedule | phases × channels | parameters | device | steps "
-        "| epochs (blocks seen) | training wall time | inference s/image |",
+        ("| model | ratio | schedule | phases × channels | parameters | device | steps "
+        "| epochs (blocks seen) | training wall time | inference s/image |"),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for b in budget:

@@ -16,7 +16,6 @@ budget. A checkpoint, when given, is resumed.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 

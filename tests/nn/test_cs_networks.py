@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sparsecode.cs import measure_image, reconstruct_image  # noqa: E402
-from sparsecode.nn.cs import (  # noqa: E402
+from sparsecode.cs import measure_image, reconstruct_image
+from sparsecode.nn.cs import (
     CSNetwork,
     ISTANet,
     ISTANetPlus,
@@ -24,8 +24,8 @@ from sparsecode.nn.cs import (  # noqa: E402
     sensing_matrix,
     shipped_weights,
 )
-from sparsecode.nn.cs.models import blocks_to_image, image_to_blocks  # noqa: E402
-from sparsecode.operators import BlockCSOperator  # noqa: E402
+from sparsecode.nn.cs.models import blocks_to_image, image_to_blocks
+from sparsecode.operators import BlockCSOperator
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +212,7 @@ def test_fit_reduces_the_reconstruction_error():
     from skimage import data as skdata
 
     blocks = extract_blocks([skdata.camera() / 255.0], 8, n_blocks=512, random_state=0)
-    kw = dict(block_size=8, n_phases=2, n_channels=8, random_state=0)
+    kw = {"block_size": 8, "n_phases": 2, "n_channels": 8, "random_state": 0}
     net = CSNetwork("ista-net+", 0.25, learning_rate=1e-3, max_iter=6, **kw).fit(blocks)
     untrained = CSNetwork("ista-net+", 0.25, max_steps=1, learning_rate=1e-12,
                           **kw).fit(blocks)
@@ -297,8 +297,8 @@ def test_loading_weights_checks_ratio_and_shapes(small_net, tmp_path):
     with pytest.raises(ValueError, match="n_channels=4, the model has n_channels=8"):
         CSNetwork("ista-net+", 0.25, block_size=8, n_phases=2, n_channels=8).load_weights(path)
     # a tampered file whose tensor shapes no longer fit
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     state = load_file(path)
     with safe_open(path, framework="pt") as f:
@@ -314,8 +314,8 @@ def test_loading_weights_checks_ratio_and_shapes(small_net, tmp_path):
 
 def test_checkpoint_resumes(images, tmp_path):
     ckpt = str(tmp_path / "cs.ckpt")
-    kw = dict(block_size=8, n_phases=1, n_channels=2, n_blocks=256, batch_size=64,
-              random_state=0, checkpoint=ckpt)
+    kw = {"block_size": 8, "n_phases": 1, "n_channels": 2, "n_blocks": 256, "batch_size": 64,
+              "random_state": 0, "checkpoint": ckpt}
     CSNetwork("ista-net+", 0.25, max_iter=1, **kw).fit(images)
     resumed = CSNetwork("ista-net+", 0.25, max_iter=2, **kw).fit(images)
     fresh = CSNetwork("ista-net+", 0.25, max_iter=2,
