@@ -4,6 +4,7 @@ Examples::
 
     sparsecode cs house.png --ratio 0.25 --method fista-dct --out recon.png
     sparsecode cs house.png --ratio 0.1 --method tv --alpha 0.01 --seed 1 --out tv.png
+    sparsecode cs house.png --ratio 0.25 --method ista-net+ --out net.png   # needs torch
 
 The image (colour converted to luminance) is scaled to [0, 1], measured with a
 Gaussian block matrix with orthonormal rows (``--block-size`` blocks, ``--seed``),
