@@ -4,6 +4,7 @@ Examples::
 
     sparsecode cs house.png --ratio 0.25 --method fista-dct --out recon.png
     sparsecode cs house.png --ratio 0.1 --method tv --alpha 0.01 --seed 1 --out tv.png
+    sparsecode cs house.png --ratio 0.25 --method ista-net+ --out net.png   # needs torch
 
 The image (colour converted to luminance) is scaled to [0, 1], measured with a
 Gaussian block matrix with orthonormal rows (``--block-size`` blocks, ``--seed``),
@@ -20,14 +21,13 @@ says so, with the tolerance it was asked for.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
 
 import numpy as np
 
-from ..cs._reconstruct import DEFAULT_ALPHA, DEFAULT_MAX_ITER, METHODS
+from ..cs._reconstruct import DEFAULT_ALPHA, DEFAULT_MAX_ITER, LEARNED_METHODS, METHODS
 
 #: Stopping tolerance of the command line: reached within the default iterations on
 #: natural images (1e-6, the library's default, never is: every run warned).
@@ -38,9 +38,11 @@ def add_arguments(parser):
     parser.add_argument("image", metavar="IMAGE", help="input grayscale (or colour) image")
     parser.add_argument("--ratio", type=float, default=0.25,
                         help="CS ratio, measurements per pixel, in (0, 1] (default 0.25)")
-    parser.add_argument("--method", choices=sorted(METHODS), default="tv",
+    parser.add_argument("--method", choices=sorted(METHODS) + sorted(LEARNED_METHODS),
+                        default="tv",
                         help="reconstruction method (default tv, the best classic method "
-                             "on Set11 from 10 %% up)")
+                             "on Set11 from 10 %% up; ista-net+ and opine-net+ use the "
+                             "shipped networks, ratios 0.1, 0.25, 0.5, needs torch)")
     parser.add_argument("--alpha", type=float, default=None,
                         help="penalty for images in [0, 1] (default: "
                              + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_ALPHA.items()) + ")")
@@ -89,8 +91,11 @@ def run(args):
 
     t0 = time.perf_counter()
     try:
-        y, A = measure_image(image, args.ratio, block_size=args.block_size,
-                             random_state=args.seed)
+        if args.method in LEARNED_METHODS:
+            y, A = _learned_measure(args, image)
+        else:
+            y, A = measure_image(image, args.ratio, block_size=args.block_size,
+                                 random_state=args.seed)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             recon = reconstruct_image(y, A, method=args.method, alpha=args.alpha,
@@ -128,3 +133,20 @@ def run(args):
         print(f"wrote {args.out}")
     sys.stdout.flush()
     return 0
+
+
+def _learned_measure(args, image):
+    """Measurements with the matrix the shipped network of ``args.method`` knows."""
+    from ..cli import UserError
+    from ..cs import learned_sensing_operator
+
+    if args.seed != 0:
+        raise UserError(f"--seed does not apply to --method {args.method}: the shipped "
+                        "network was trained with its own sensing matrix")
+    try:
+        A = learned_sensing_operator(args.method, image.shape, args.ratio,
+                                     block_size=args.block_size)
+    except ImportError:
+        raise UserError(f"--method {args.method} needs PyTorch: pip install "
+                        "sparsecode[torch]") from None
+    return A.forward(image.astype(np.float64).ravel()), A

@@ -10,9 +10,11 @@ known ground truth. The operators come from :mod:`sparsecode.operators`.
 from ._reconstruct import (
     DEFAULT_ALPHA,
     DEFAULT_MAX_ITER,
+    LEARNED_METHODS,
     METHODS,
     backprojection,
     image_quality,
+    learned_sensing_operator,
     measure_image,
     reconstruct_image,
     search_alpha,
@@ -21,9 +23,11 @@ from ._reconstruct import (
 __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_MAX_ITER",
+    "LEARNED_METHODS",
     "METHODS",
     "backprojection",
     "image_quality",
+    "learned_sensing_operator",
     "measure_image",
     "reconstruct_image",
     "search_alpha",

@@ -28,6 +28,12 @@ METHODS = {
     "tv": "FISTA with total-variation proximal step (Chambolle, scikit-image)",
 }
 
+#: Learned reconstruction methods (shipped weights of :mod:`sparsecode.nn.cs`, needs torch).
+LEARNED_METHODS = {
+    "ista-net+": "ISTA-Net+ (Zhang & Ghanem 2018), shipped weights",
+    "opine-net+": "OPINE-Net+ (Zhang, Zhao & Ghanem 2020), learned sampling, shipped weights",
+}
+
 #: Default penalties for images scaled to [0, 1], chosen with :func:`search_alpha` on
 #: Set11 crops and cameraman at ratios 10 and 50 % (flat optimum, within 0.1 dB
 #: over [1e-3, 5e-3] for l1 and [2e-3, 5e-3] for TV with continuation).
@@ -48,10 +54,54 @@ def check_image(image, name="image"):
     return _as_float_array(image, name, ndim=2)
 
 
-def _check_method(method):
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}.")
+def _check_method(method, learned=False):
+    if method not in METHODS and not (learned and method in LEARNED_METHODS):
+        names = sorted(METHODS) + (sorted(LEARNED_METHODS) if learned else [])
+        raise ValueError(f"method must be one of {names}, got {method!r}.")
     return method
+
+
+def learned_sensing_operator(method, image_shape, ratio, *, block_size=33):
+    """The block-CS operator a learned method's shipped network was trained with
+    (OPINE-Net+ learns its own; ISTA-Net+ uses the seed-0 Gaussian of
+    :func:`measure_image`). Imports :mod:`sparsecode.nn.cs` (torch)."""
+    from ..nn.cs import pretrained
+
+    _check_method(method, learned=True)
+    return pretrained(method, ratio, block_size=block_size).sensing_operator(
+        check_image_shape(image_shape))
+
+
+def _learned_reconstruct(y, operator, method, image_shape, clip):
+    """Reconstruct with the shipped network of ``method`` matching ``operator``."""
+    if not isinstance(operator, BlockCSOperator):
+        raise TypeError(f"method={method!r} needs a BlockCSOperator (block compressed "
+                        f"sensing), got {type(operator).__name__}.")
+    from ..nn.cs import pretrained
+
+    B = operator.block_size
+    m = operator.block_operator.shape[0]
+    ratio = m / (B * B)
+    from ..operators._image import n_measurements_for
+
+    if n_measurements_for(round(ratio, 3), B * B) == m:  # 109/1089 -> 0.1
+        ratio = round(ratio, 3)
+    net = pretrained(method, ratio, block_size=B)  # clear error if none for this ratio
+    if net.n_measurements_ != m:  # ratio rounding mismatch
+        raise ValueError(f"the {method} weights for ratio {net.ratio:g} take "
+                         f"{net.n_measurements_} measurements per block, the operator has {m}.")
+    phi = operator.block_operator.to_matrix()
+    if not np.allclose(phi, net.phi_, rtol=0, atol=1e-6 * np.abs(net.phi_).max()):
+        raise ValueError(
+            f"the operator's block matrix is not the one the shipped {method} network was "
+            "trained with; measure with sparsecode.cs.learned_sensing_operator(method, "
+            f"image_shape, {net.ratio:g})" + (" (OPINE-Net+ learns its own matrix)."
+                                               if method == "opine-net+" else
+                                               " or measure_image(..., random_state=0)."))
+    x = net.reconstruct(y, operator.image_shape).astype(np.float64)
+    if clip:
+        np.clip(x, 0.0, 1.0, out=x)
+    return x
 
 
 def _check_alpha(alpha, method):
@@ -225,9 +275,16 @@ def reconstruct_image(y, operator, *, method="tv", alpha=None, image_shape=None,
     y : array-like of shape (n_measurements,)
         Measurements, e.g. from :func:`measure_image`.
     operator : LinearOperator of shape (n_measurements, height * width)
-    method : {"fista-dct", "fista-wavelet", "tv", "backprojection"}, default="tv"
+    method : {"fista-dct", "fista-wavelet", "tv", "backprojection", "ista-net+", \
+"opine-net+"}, default="tv"
         Total variation is the default: it is the best of the classic methods on Set11
         at every ratio from 10 % up (``benchmarks/results/cs_set11.md``).
+        "ista-net+" and "opine-net+" use the networks shipped with
+        :mod:`sparsecode.nn.cs` (needs torch; ratios 0.1, 0.25 and 0.5 with 33x33
+        blocks): ISTA-Net+ takes the measurements of :func:`measure_image` with its
+        default seed, OPINE-Net+ those of its own learned matrix
+        (:func:`learned_sensing_operator`). ``alpha``, ``max_iter``, ``tol`` and
+        ``verbose`` do not apply to them.
     alpha : float, default=None
         Penalty; None uses :data:`DEFAULT_ALPHA` (tuned for images in [0, 1]).
     image_shape : (int, int), default=None
@@ -284,7 +341,7 @@ def reconstruct_image(y, operator, *, method="tv", alpha=None, image_shape=None,
     """
     if not isinstance(operator, LinearOperator):
         raise TypeError(f"operator must be a LinearOperator, got {type(operator).__name__}.")
-    method = _check_method(method)
+    method = _check_method(method, learned=True)
     y = _as_float_array(y, "y", ndim=1, dtype=np.float64)
     if y.shape[0] != operator.shape[0]:
         raise ValueError(
@@ -292,6 +349,8 @@ def reconstruct_image(y, operator, *, method="tv", alpha=None, image_shape=None,
             f"has n_out={operator.shape[0]}."
         )
     shape = _resolve_image_shape(operator, image_shape)
+    if method in LEARNED_METHODS:
+        return _learned_reconstruct(y, operator, method, shape, clip)
     alpha = _check_alpha(alpha, method)
     max_iter = DEFAULT_MAX_ITER.get(method, 0) if max_iter is None else check_positive_int(
         max_iter, "max_iter")

@@ -14,6 +14,10 @@ Subpackages (domains)
 unrolled
     LISTA, LISTA-CP, LISTA-CPSS, ALISTA, unrolled ISTA/FISTA, their training recipes and
     :class:`UnrolledSparseCoder`.
+cs
+    CNN compressed-sensing networks on the block-CS measurement model (ReconNet,
+    ISTA-Net, ISTA-Net+, OPINE-Net+), their data pipeline, training and
+    :class:`CSNetwork`.
 sae
     sparse autoencoders as scikit-learn estimators (ReLU+L1, TopK, BatchTopK, JumpReLU,
     KL-sparsity).
@@ -44,9 +48,20 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "sparsecode.nn needs PyTorch; install it with `pip install sparsecode[torch]`."
     ) from exc
 
-from . import functional, layers, prune, sae, unrolled
+from . import cs, functional, layers, prune, sae, unrolled
 from ._estimator import TorchEstimatorMixin
 from ._training import Trainer
+from .cs import (
+    CS_MODELS,
+    BlockSampling,
+    CSNetwork,
+    CSNetworkModule,
+    ISTANet,
+    ISTANetPlus,
+    OPINENetPlus,
+    ReconNet,
+    make_cs_model,
+)
 from .functional import (
     entmax15,
     hard_threshold,
@@ -142,6 +157,7 @@ __all__ = [
     "Sparsemax",
     "Entmax15",
     "make_threshold",
+    "cs",
     "prune",
     "sae",
     "unrolled",
@@ -178,6 +194,15 @@ __all__ = [
     "GrowingNetworkClassifier",
     "build_growable_network",
     "SET",
+    "CSNetwork",
+    "CS_MODELS",
+    "ReconNet",
+    "ISTANet",
+    "ISTANetPlus",
+    "OPINENetPlus",
+    "CSNetworkModule",
+    "BlockSampling",
+    "make_cs_model",
     "ACTIVATIONS",
     "BaseSAE",
     "sae_metrics",
