@@ -17,6 +17,7 @@ COMMANDS = {
     "demo": ("sparsecode.apps.demo", "run the demo: sparse coding, denoising, compressed sensing"),
     "denoise": ("sparsecode.apps.denoise_cli", "denoise an image with a sparse model"),
     "cs": ("sparsecode.apps.cs_cli", "compressed-sensing reconstruction of an image"),
+    "train-denoiser": ("sparsecode.apps.train_denoiser_cli", "train CSCnet / Deep K-SVD denoisers"),
 }
 
 
