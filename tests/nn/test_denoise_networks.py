@@ -320,3 +320,77 @@ def test_train_denoiser_bad_arguments():
         train_denoiser("cscnet", 0, data=[np.zeros((20, 20))] * 3)
     with pytest.raises(TypeError, match="unknown schedule keys"):
         train_denoiser("cscnet", 25, data=[np.zeros((20, 20))] * 20, n_epochs=3)
+
+
+# ----------------------------------------------------------------------- colour I/O, CLI
+def test_read_image_modes_keep_colour(tmp_path):
+    from sparsecode.image import read_image, write_image
+
+    rgb = np.zeros((4, 5, 3), dtype=np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 10, 200, 70
+    write_image(tmp_path / "c.png", rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "c.png", mode="auto"), rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "c.png", mode="rgb"), rgb)
+    np.testing.assert_allclose(read_image(tmp_path / "c.png"),
+                               rgb @ np.array([0.2125, 0.7154, 0.0721]))
+    write_image(tmp_path / "g.png", rgb[..., 1])
+    assert read_image(tmp_path / "g.png", mode="auto").shape == (4, 5)
+    np.testing.assert_array_equal(read_image(tmp_path / "g.png", mode="rgb")[..., 2], 200)
+    with pytest.raises(ValueError, match="mode must be"):
+        read_image(tmp_path / "g.png", mode="cmyk")
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        write_image(tmp_path / "o.png", np.zeros((4, 5, 4)))
+
+
+def _colour_png(path, rng):
+    from sparsecode.image import write_image
+
+    img = 255 * np.stack([_smooth_image(rng, 32), _smooth_image(rng, 32).T,
+                          np.full((32, 32), 0.4)], axis=-1)
+    write_image(path, img)
+    return path
+
+
+@pytest.mark.parametrize("method", ["deep-ksvd", "dct"])
+def test_denoise_cli_colour_image(tmp_path, capsys, rng, method):
+    from sparsecode.cli import main
+    from sparsecode.image import read_image
+
+    src = _colour_png(tmp_path / "c.png", rng)
+    out = tmp_path / "den.png"
+    rc = main(["denoise", str(src), "--sigma", "25", "--add-noise", "--method", method,
+               "--out", str(out), "--quiet", "--patch-size", "4", "--n-components", "16"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    lines = {line.split(":")[0]: line for line in text.splitlines() if "PSNR" in line}
+    noisy = float(lines["noisy"].split("PSNR")[1].split("dB")[0])
+    den = float(lines["denoised"].split("PSNR")[1].split("dB")[0])
+    assert den > noisy + 2
+    assert read_image(out, mode="auto").shape == (32, 32, 3)
+
+
+def test_train_denoiser_cli_writes_weights_that_denoise_uses(tmp_path, capsys, rng):
+    from sparsecode.cli import main
+    from sparsecode.image import write_image
+
+    data = tmp_path / "train"
+    data.mkdir()
+    for i in range(18):
+        write_image(data / f"{i:02d}.png", 255 * np.clip(
+            _smooth_image(rng, 40) + 0.05 * rng.standard_normal((40, 40)), 0, 1))
+    rc = main(["train-denoiser", "--model", "deep-ksvd", "--sigma", "20", "--data",
+               str(data), "--out", str(tmp_path), "--n-steps", "2", "--quiet"])
+    assert rc == 0
+    path = tmp_path / "deep-ksvd_sigma20.safetensors"
+    _, info = load_weights(path)
+    assert info["sigma"] == 20 and info["extra"]["n_steps"] == 2
+    src = _colour_png(tmp_path / "c.png", rng)
+    rc = main(["denoise", str(src), "--sigma", "20", "--add-noise", "--method", "deep-ksvd",
+               "--weights", str(path), "--out", str(tmp_path / "d.png"), "--quiet"])
+    assert rc == 0
+    assert main(["train-denoiser", "--sigma", "25", "--data", str(tmp_path / "nope"),
+                 "--out", str(tmp_path)]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["denoise", str(src), "--sigma", "20", "--method", "cscnet", "--weights",
+                 str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "e.png")]) == 2
+    assert "--weights: no such file" in capsys.readouterr().err
