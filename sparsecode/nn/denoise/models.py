@@ -94,6 +94,18 @@ def shift_pads(image_shape, kernel_size, stride):
     return pads
 
 
+def _pad_reflect(x, pad):
+    """Reflect padding ``(left, right, top, bottom)`` of any size: pads wider than the
+    image are applied in rounds (reflections of reflections)."""
+    left, right, top, bottom = pad
+    while left or right or top or bottom:
+        H, W = x.shape[-2:]
+        step = (min(left, W - 1), min(right, W - 1), min(top, H - 1), min(bottom, H - 1))
+        x = F.pad(x, step, mode="reflect")
+        left, right, top, bottom = (a - b for a, b in zip((left, right, top, bottom), step))
+    return x
+
+
 @torch.no_grad()
 def conv_operator_norm(filters, stride, image_size=64, n_iter=50, seed=0):
     """Squared spectral norm ``L`` of the strided convolution ``z -> conv_transpose(z)``
@@ -204,7 +216,7 @@ class CSCNet(nn.Module):
         pads = shift_pads(x.shape[-2:], self.kernel_size, self.stride)
         if shifts is not None:
             pads = [pads[i] for i in shifts]
-        return torch.cat([F.pad(x, p, mode="reflect") for p in pads], dim=0), pads
+        return torch.cat([_pad_reflect(x, p) for p in pads], dim=0), pads
 
     def code(self, y):
         """Codes ``(n, n_filters, h, w)`` of padded images ``y`` ``(n, 1, H', W')``."""
