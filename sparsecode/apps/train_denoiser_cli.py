@@ -31,7 +31,7 @@ def add_arguments(parser):
     parser.add_argument("--data", metavar="FOLDER", default=None,
                         help="clean training images (default $SPARSECODE_DATA/Train400)")
     parser.add_argument("--schedule", choices=["cpu", "gpu"], default="cpu",
-                        help="training schedule (default cpu: 1-2 min of one thread per model)")
+                        help="training schedule (default cpu: about 80 s of CPU per model)")
     parser.add_argument("--n-steps", type=int, default=None,
                         help="override the schedule's optimizer steps")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")

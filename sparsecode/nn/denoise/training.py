@@ -36,8 +36,8 @@ from ._io import build_model
 __all__ = ["train_denoiser", "load_image_folder", "random_crops", "SCHEDULES",
            "default_data_folder"]
 
-#: The CPU schedules (the shipped weights: about 1-2 minutes of one thread per model,
-#: cut from a planned 5 because the shared machine was loaded 6-8x)
+#: The CPU schedules (the shipped weights: about 80 s of CPU of one thread per model,
+#: cut from a planned 5 minutes because the shared machine was heavily loaded)
 #: and the reference GPU schedule; any key can be overridden.
 SCHEDULES = {
     "cpu": {
