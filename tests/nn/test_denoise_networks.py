@@ -394,3 +394,26 @@ def test_train_denoiser_cli_writes_weights_that_denoise_uses(tmp_path, capsys, r
     assert main(["denoise", str(src), "--sigma", "20", "--method", "cscnet", "--weights",
                  str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "e.png")]) == 2
     assert "--weights: no such file" in capsys.readouterr().err
+
+
+def test_no_installed_weights_says_how_to_train(tmp_path, monkeypatch):
+    import sparsecode.nn.denoise._io as io
+
+    monkeypatch.setattr(io, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="sparsecode train-denoiser --model cscnet --sigma 30"):
+        denoise_image(np.full((24, 24), 100.0), 30, method="cscnet")
+
+
+def test_learned_denoiser_clone_and_pickle(rng):
+    import pickle
+
+    from sklearn.base import clone
+
+    est = LearnedDenoiser("deep-ksvd", sigma=25)
+    assert clone(est).get_params() == est.get_params()
+    est.fit()
+    back = pickle.loads(pickle.dumps(est))
+    img = 255 * _smooth_image(rng, 24)
+    np.testing.assert_allclose(back.predict(img), est.predict(img))
+    with pytest.raises(ValueError, match="model must be one of"):
+        LearnedDenoiser("dncnn").fit()
