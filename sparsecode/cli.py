@@ -18,6 +18,7 @@ COMMANDS = {
     "denoise": ("sparsecode.apps.denoise_cli", "denoise an image with a sparse model"),
     "cs": ("sparsecode.apps.cs_cli", "compressed-sensing reconstruction of an image"),
     "train-cs": ("sparsecode.apps.train_cs_cli", "train a CS recovery network on images"),
+    "train-denoiser": ("sparsecode.apps.train_denoiser_cli", "train CSCnet / Deep K-SVD denoisers"),
 }
 
 

@@ -219,7 +219,10 @@ def test_denoise_image_dictionary_learner_as_method(crop):
         (np.zeros((16, 16)), -5.0, {}, ValueError, "sigma must be a positive"),
         (np.zeros((16, 16)), float("nan"), {}, ValueError, "sigma must be a positive"),
         (np.zeros((16, 16)), "25", {}, TypeError, "sigma must be a positive float"),
-        (np.zeros((16, 16, 3)), 25.0, {}, ValueError, "image must be a 2-D"),
+        # (H, W, 3) colour images are denoised per channel (tests/nn/test_denoise_networks.py);
+        # other channel counts are rejected
+        (np.zeros((16, 16, 4)), 25.0, {}, ValueError, "image must be a 2-D"),
+        (np.zeros((16, 16, 2)), 25.0, {}, ValueError, r"or an \(H, W, 3\) colour one"),
         (np.zeros(16), 25.0, {}, ValueError, "image must be a 2-D"),
         (np.zeros((6, 16)), 25.0, {}, ValueError, "patch_size=8 is larger than the image"),
         (np.full((16, 16), np.nan), 25.0, {}, ValueError, "image contains NaN"),

@@ -60,9 +60,9 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..cli import UserError
     from sklearn.exceptions import ConvergenceWarning
 
+    from ..cli import UserError
     from ..cs import image_quality, measure_image, reconstruct_image
     from ..cs._reconstruct import SSIM_MIN_SIDE
     from ..image.io import check_output_path, read_image, write_image

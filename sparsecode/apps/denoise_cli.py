@@ -1,13 +1,16 @@
-"""``sparsecode denoise``: denoise a grayscale image with a sparse model.
+"""``sparsecode denoise``: denoise a grayscale or colour image with a sparse model.
 
 Examples::
 
     sparsecode denoise noisy.png --sigma 25 --out clean.png
     sparsecode denoise house.png --sigma 25 --add-noise --seed 0 --out den.png
     sparsecode denoise noisy.png --sigma 25 --clean house.png --method dct --out den.png
+    sparsecode denoise noisy.png --sigma 25 --method cscnet --out den.png
 
-Images are read as 8-bit intensities (float in [0, 255], colour converted to
-luminance); ``--sigma`` is on that scale. With ``--add-noise`` the input is taken as
+Images are read as 8-bit intensities (float in [0, 255]; colour images stay RGB and
+are denoised channel by channel); ``--sigma`` is on that scale. ``--method cscnet`` /
+``deep-ksvd`` use the learned models (needs torch) with the shipped weights of the
+nearest trained noise level, or ``--weights FILE`` from ``sparsecode train-denoiser``. With ``--add-noise`` the input is taken as
 the clean image, Gaussian noise of standard deviation ``sigma`` is added (seeded by
 ``--seed``) and PSNR/SSIM are reported against the input. With ``--clean`` the metrics
 are computed against that reference. Without ``--out`` the denoised image is written
@@ -32,8 +35,12 @@ def add_arguments(parser):
     parser.add_argument("--out", "-o", metavar="PATH", default=None,
                         help="where to write the denoised image (default: "
                              "./IMAGE-STEM-denoised.png)")
-    parser.add_argument("--method", choices=["ksvd", "dct"], default="ksvd",
-                        help="ksvd: adaptive dictionary (default); dct: fixed overcomplete DCT")
+    parser.add_argument("--method", choices=["ksvd", "dct", "cscnet", "deep-ksvd"],
+                        default="ksvd",
+                        help="ksvd: adaptive dictionary (default); dct: fixed overcomplete "
+                             "DCT; cscnet, deep-ksvd: learned sparse models (torch)")
+    parser.add_argument("--weights", metavar="FILE", default=None,
+                        help="weights of sparsecode train-denoiser for cscnet/deep-ksvd")
     parser.add_argument("--add-noise", action="store_true",
                         help="treat IMAGE as clean and add Gaussian noise of std --sigma")
     parser.add_argument("--seed", type=int, default=0,
@@ -64,7 +71,7 @@ def _read(path, what):
     from ..image.io import read_image
 
     try:
-        return read_image(path)
+        return read_image(path, mode="auto")
     except (OSError, ValueError) as exc:
         raise UserError(f"{what}: {exc}") from None
 
@@ -102,30 +109,34 @@ def run(args):
                 f"--clean image has shape {clean.shape}, IMAGE has {noisy.shape}"
             )
     p = args.patch_size
-    if p < 1 or p > min(noisy.shape):
+    if p < 1 or p > min(noisy.shape[:2]):
         raise UserError(
             f"--patch-size must be between 1 and the image's smaller side "
-            f"{min(noisy.shape)}, got {p}"
+            f"{min(noisy.shape[:2])}, got {p}"
         )
+    if args.weights is not None and not os.path.isfile(args.weights):
+        raise UserError(f"--weights: no such file: {args.weights}")
+    extra = {"weights": args.weights} if args.weights is not None else {}
     t0 = time.perf_counter()
     try:
         out = denoise_image(
             noisy, args.sigma, method=args.method, patch_size=p,
             n_components=args.n_components, n_iter=args.n_iter,
             max_patches=args.max_patches, stride=args.stride, data_range=255.0,
-            random_state=args.seed, n_jobs=args.n_jobs, verbose=not args.quiet,
+            random_state=args.seed, n_jobs=args.n_jobs, verbose=not args.quiet, **extra,
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ImportError) as exc:
         raise UserError(str(exc)) from None
     elapsed = time.perf_counter() - t0
-    H, W = noisy.shape
+    H, W = noisy.shape[:2]
     print(f"denoised {args.image} ({H}x{W}, sigma={args.sigma:g}, method={args.method}) "
           f"in {elapsed:.2f} s")
     if clean is not None:
+        kw = {"channel_axis": -1} if noisy.ndim == 3 else {}
         print(f"noisy:    PSNR {psnr(clean, noisy, data_range=255.0):6.2f} dB   "
-              f"SSIM {ssim(clean, np.clip(noisy, 0, 255), data_range=255.0):.4f}")
+              f"SSIM {ssim(clean, np.clip(noisy, 0, 255), data_range=255.0, **kw):.4f}")
         print(f"denoised: PSNR {psnr(clean, out, data_range=255.0):6.2f} dB   "
-              f"SSIM {ssim(clean, out, data_range=255.0):.4f}")
+              f"SSIM {ssim(clean, out, data_range=255.0, **kw):.4f}")
     for path, img in ((args.out, out), (args.noisy_out if args.add_noise else None, noisy)):
         if path is not None:
             try:

@@ -8,7 +8,6 @@ import numpy as np
 
 from .._jit import num_threads
 from ..coding import orthogonal_mp
-from ..kernels.dictionary import sparse_residual
 from ..image._dct import overcomplete_dct_dictionary
 from ..image.patches import (
     _axis_counts,
@@ -18,6 +17,7 @@ from ..image.patches import (
     patch_grid,
     sample_patches,
 )
+from ..kernels.dictionary import sparse_residual
 from ..utils._dask import is_dask_array
 from ..utils._validation import check_dictionary, check_positive_int, check_random_state
 
@@ -28,7 +28,12 @@ METHODS = {
     "ksvd": "adaptive: K-SVD dictionary trained on the noisy image's own patches",
     "global": "fixed dictionary (`dictionary`, default the overcomplete DCT)",
     "dct": "alias of 'global' (the fixed overcomplete DCT unless `dictionary` is given)",
+    "cscnet": "learned: CSCnet, convolutional LISTA (sparsecode.nn.denoise, needs torch)",
+    "deep-ksvd": "learned: Deep K-SVD, unrolled patch sparse coding (needs torch)",
 }
+
+#: The methods served by the learned models of :mod:`sparsecode.nn.denoise`.
+_LEARNED = ("cscnet", "deep-ksvd")
 
 #: Patches coded per band (bounds memory: codes are (band, n_components) floats).
 _BAND_PATCHES = 16384
@@ -42,7 +47,8 @@ def _check_image(image):
         raise TypeError(f"image must be a real numeric array, got dtype {arr.dtype}.")
     if arr.ndim != 2:
         raise ValueError(
-            f"image must be a 2-D (grayscale) array, got an array of shape {arr.shape}."
+            "image must be a 2-D (grayscale) array or an (H, W, 3) colour one, got an "
+            f"array of shape {arr.shape}."
         )
     if arr.size == 0:
         raise ValueError(f"image is empty (shape {arr.shape}).")
@@ -319,8 +325,9 @@ def denoise_image(
     verbose=False,
     return_dictionary=False,
     chunks=None,
+    weights=None,
 ):
-    r"""Denoise a grayscale image by sparse coding of its overlapping patches.
+    r"""Denoise a grayscale or colour image by sparse coding of its overlapping patches.
 
     The K-SVD denoiser of Elad & Aharon (2006) for additive white Gaussian noise of
     standard deviation :math:`\sigma`. Every :math:`p \times p` patch :math:`y_{ij}` of
@@ -343,11 +350,19 @@ def denoise_image(
     most ``max_patches``) DC-removed patches of the noisy image itself, starting from
     the overcomplete DCT; with ``method="dct"`` / ``"global"`` it is fixed.
 
+    With ``method="cscnet"`` or ``"deep-ksvd"`` the image is denoised by a learned
+    sparse model instead (:func:`sparsecode.nn.denoise.denoise_learned`, needs torch;
+    the shipped weights of the nearest trained noise level, or ``weights``); only
+    ``data_range`` and ``clip`` of the options below apply then. Colour images
+    ``(height, width, 3)`` are denoised channel by channel (the same options, one
+    ``data_range`` for all channels).
+
     Parameters
     ----------
-    image : array-like or dask.array.Array of shape (height, width)
-        Noisy grayscale image, any real dtype. ``sigma`` is in the image's units. A Dask
-        image is denoised by overlapping tiles (see ``chunks``) and the result is lazy.
+    image : array-like or dask.array.Array of shape (height, width) or (height, width, 3)
+        Noisy grayscale (or RGB, denoised per channel) image, any real dtype. ``sigma`` is
+        in the image's units. A Dask image (grayscale) is denoised by overlapping tiles
+        (see ``chunks``) and the result is lazy.
     sigma : float
         Noise standard deviation (> 0), e.g. 25 for an 8-bit image at σ = 25, or
         25/255 for the same image scaled to [0, 1].
@@ -411,7 +426,8 @@ def denoise_image(
     verbose : bool, default=False
         Progress bars (tqdm) over K-SVD iterations and coding.
     return_dictionary : bool, default=False
-        Also return the dictionary the patches were coded with.
+        Also return the dictionary the patches were coded with (grayscale, non-learned
+        methods only).
     chunks : int, tuple or str, default=None
         Denoise by tiles of this size (dask chunks; a Dask image is rechunked) with
         :func:`dask.array.map_overlap`: neighbouring tiles overlap by ``patch_size - 1``
@@ -423,6 +439,8 @@ def denoise_image(
         on dask's current scheduler. Chunks smaller than ``patch_size - 1`` are merged.
         ``verbose`` shows no coding progress for tiles, and an estimator ``coder`` is
         fitted once per tile.
+    weights : str or Path, default=None
+        Weights file of ``sparsecode train-denoiser`` for the learned methods.
 
     Returns
     -------
@@ -466,6 +484,27 @@ def denoise_image(
     >>> bool(psnr(clean, out, data_range=255) > psnr(clean, noisy, data_range=255) + 3)
     True
     """
+    if isinstance(method, str) and method in _LEARNED:
+        if return_dictionary:
+            raise ValueError(f"return_dictionary=True is not available for method={method!r}.")
+        sigma = _check_positive_real(sigma, "sigma")
+        from ..nn.denoise import denoise_learned  # lazy: torch
+
+        return denoise_learned(image, sigma, model=method, weights=weights,
+                               data_range=data_range, clip=clip)
+    if np.ndim(image) == 3 and np.shape(image)[-1] == 3 and not return_dictionary:
+        rgb = np.asarray(image)
+        _check_image(rgb[..., 0])  # dtype and size
+        if not np.isfinite(rgb).all():
+            raise ValueError("image contains NaN or infinity; all pixel values must be finite.")
+        kw = dict(method=method, patch_size=patch_size, n_components=n_components,
+                  n_iter=n_iter, max_patches=max_patches, C=C, lam=lam,
+                  n_nonzero_coefs=n_nonzero_coefs, dictionary=dictionary, coder=coder,
+                  stride=stride, data_range=_resolve_data_range(rgb, data_range),
+                  clip=clip, ksvd_method=ksvd_method, dtype=dtype,
+                  random_state=random_state, n_jobs=n_jobs, verbose=verbose,
+                  chunks=chunks)
+        return np.stack([denoise_image(rgb[..., c], sigma, **kw) for c in range(3)], axis=-1)
     lazy = is_dask_array(image)
     tiled = lazy or chunks is not None
     if tiled:

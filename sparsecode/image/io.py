@@ -1,9 +1,11 @@
-"""Reading and writing grayscale images.
+"""Reading and writing grayscale and colour images.
 
 Convention: images are read as **float64 arrays in [0, 255]** (8-bit intensities,
 whatever the file's bit depth), which is the scale in which the denoising literature
 states noise levels (σ = 25 means 25 grey levels). :func:`write_image` writes such
-arrays back as 8-bit PNG/TIFF/... after rounding and clipping to [0, 255].
+arrays back as 8-bit PNG/TIFF/... after rounding and clipping to [0, 255]. Grayscale
+arrays are ``(H, W)``, colour ones ``(H, W, 3)`` (RGB); :func:`read_image` gives
+luminance unless ``mode="auto"`` or ``"rgb"`` asks for the colours.
 """
 
 from __future__ import annotations
@@ -34,21 +36,25 @@ def check_output_path(path, what="output"):
     return path
 
 
-def read_image(path):
-    """Read a grayscale image as a float64 array with values in [0, 255].
+def read_image(path, *, mode="gray"):
+    """Read an image as a float64 array with values in [0, 255].
 
-    Colour images are converted to luminance (the weights of
-    ``skimage.color.rgb2gray``); an alpha channel is dropped. 16-bit images are rescaled
-    to [0, 255], and so are floating-point files whose values lie in [0, 1].
+    With ``mode="gray"`` colour images are converted to luminance (the weights of
+    ``skimage.color.rgb2gray``); ``"auto"`` keeps the colours of a colour file
+    (``(H, W, 3)``) and returns grayscale files as ``(H, W)``; ``"rgb"`` always returns
+    ``(H, W, 3)`` (gray replicated). An alpha channel is dropped. 16-bit images are
+    rescaled to [0, 255], and so are floating-point files whose values lie in [0, 1].
 
     Parameters
     ----------
     path : str or os.PathLike
         Any format imageio/scikit-image can read (PNG, TIFF, BMP, JPEG, ...).
+    mode : {"gray", "auto", "rgb"}, default="gray"
 
     Returns
     -------
-    image : ndarray of shape (height, width), float64, values in [0, 255]
+    image : ndarray of shape (height, width) or (height, width, 3), float64, values
+        in [0, 255]
 
     Raises
     ------
@@ -59,6 +65,8 @@ def read_image(path):
     """
     import imageio.v3 as iio
 
+    if mode not in ("gray", "auto", "rgb"):
+        raise ValueError(f"mode must be 'gray', 'auto' or 'rgb', got {mode!r}.")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"image file not found: {path}")
@@ -81,20 +89,23 @@ def read_image(path):
         scale = 255.0 if img.size and float(np.nanmax(img)) <= 1.0 else 1.0
     img = img.astype(np.float64) * scale
     if img.ndim == 3 and img.shape[-1] == 3:
-        img = img @ np.array([0.2125, 0.7154, 0.0721])
+        if mode == "gray":
+            img = img @ np.array([0.2125, 0.7154, 0.0721])
     elif img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
-    if img.ndim != 2:
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[-1] == 3)):
         raise ValueError(
             f"{path} is not a 2-D grayscale or RGB image (array shape {img.shape})."
         )
     if img.size == 0:
         raise ValueError(f"{path} is an empty image.")
+    if mode == "rgb" and img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
     return np.ascontiguousarray(img)
 
 
 def write_image(path, image):
-    """Write a grayscale image with values in [0, 255] as an 8-bit file.
+    """Write a grayscale or RGB image with values in [0, 255] as an 8-bit file.
 
     Parameters
     ----------
@@ -102,21 +113,24 @@ def write_image(path, image):
         Output file; the format follows the extension, one of
         :data:`WRITE_EXTENSIONS` (``.png`` recommended); others raise instead of
         silently writing some default format.
-    image : array-like of shape (height, width)
+    image : array-like of shape (height, width) or (height, width, 3)
         Values in [0, 255] (rounded and clipped; uint8 arrays are written as is).
 
     Raises
     ------
     ValueError
-        If ``image`` is not 2-D, contains NaN, the extension is not supported, or the
-        file cannot be written.
+        If ``image`` is not 2-D or (H, W, 3), contains NaN, the extension is not
+        supported, or the file cannot be written.
     """
     import imageio.v3 as iio
 
     path = check_output_path(path)
     arr = np.asarray(image)
-    if arr.ndim != 2:
-        raise ValueError(f"image must be a 2-D (grayscale) array, got shape {arr.shape}.")
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3)):
+        raise ValueError(
+            f"image must be a 2-D (grayscale) or (H, W, 3) colour array, got shape "
+            f"{arr.shape}."
+        )
     if arr.dtype != np.uint8:
         arr = arr.astype(np.float64)
         if not np.isfinite(arr).all():

@@ -18,6 +18,9 @@ cs
     CNN compressed-sensing networks on the block-CS measurement model (ReconNet,
     ISTA-Net, ISTA-Net+, OPINE-Net+), their data pipeline, training and
     :class:`CSNetwork`.
+denoise
+    learned sparse denoisers (CSCnet, Deep K-SVD), their training on image folders and
+    :class:`LearnedDenoiser`.
 sae
     sparse autoencoders as scikit-learn estimators (ReLU+L1, TopK, BatchTopK, JumpReLU,
     KL-sparsity).
@@ -48,7 +51,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "sparsecode.nn needs PyTorch; install it with `pip install sparsecode[torch]`."
     ) from exc
 
-from . import cs, functional, layers, prune, sae, unrolled
+from . import cs, denoise, functional, layers, prune, sae, unrolled
 from ._estimator import TorchEstimatorMixin
 from ._training import Trainer
 from .cs import (
@@ -61,6 +64,13 @@ from .cs import (
     OPINENetPlus,
     ReconNet,
     make_cs_model,
+)
+from .denoise import (
+    CSCNet,
+    DeepKSVD,
+    LearnedDenoiser,
+    denoise_learned,
+    train_denoiser,
 )
 from .functional import (
     entmax15,
@@ -158,6 +168,7 @@ __all__ = [
     "Entmax15",
     "make_threshold",
     "cs",
+    "denoise",
     "prune",
     "sae",
     "unrolled",
@@ -203,6 +214,11 @@ __all__ = [
     "CSNetworkModule",
     "BlockSampling",
     "make_cs_model",
+    "CSCNet",
+    "DeepKSVD",
+    "LearnedDenoiser",
+    "denoise_learned",
+    "train_denoiser",
     "ACTIVATIONS",
     "BaseSAE",
     "sae_metrics",
