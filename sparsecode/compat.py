@@ -582,3 +582,23 @@ class OrthogonalMatchingPursuit(_sklm.OrthogonalMatchingPursuit):
         self.coef_ = coef_.T
         self._set_intercept(X_offset, y_offset, X_scale)
         return self
+
+    # scikit-learn's own docstring links to a label of its docs (``r2_score``) that
+    # these docs do not have; the same method, with a docstring that builds here.
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination :math:`R^2` of the prediction on ``X``.
+
+        Exactly scikit-learn's :meth:`sklearn.base.RegressorMixin.score`
+        (:func:`sklearn.metrics.r2_score` of ``y`` and ``self.predict(X)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)

@@ -524,3 +524,19 @@ def test_orthogonal_mp_gram_non_finite_xy_raises(rng, bad):
         compat.orthogonal_mp_gram(X.T @ X, Xy, n_nonzero_coefs=3)
     with pytest.raises(ValueError, match="norms_squared contains NaN or infinity"):
         compat.orthogonal_mp_gram(X.T @ X, X.T @ y, tol=0.1, norms_squared=[bad])
+
+
+def test_orthogonal_matching_pursuit_score_is_sklearn_r2():
+    # score is overridden only for its docstring: it must stay scikit-learn's R^2.
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 12))
+    y = X[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(40)
+    w = rng.random(40)
+    ours = compat.OrthogonalMatchingPursuit(n_nonzero_coefs=3).fit(X, y)
+    theirs = sklm.OrthogonalMatchingPursuit(n_nonzero_coefs=3).fit(X, y)
+    assert ours.score(X, y) == pytest.approx(r2_score(y, ours.predict(X)), abs=1e-12)
+    assert ours.score(X, y, sample_weight=w) == pytest.approx(
+        theirs.score(X, y, sample_weight=w), abs=1e-10)
+    assert ":ref:" not in compat.OrthogonalMatchingPursuit.score.__doc__   # builds offline
