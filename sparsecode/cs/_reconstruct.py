@@ -275,9 +275,9 @@ def reconstruct_image(y, operator, *, method="tv", alpha=None, image_shape=None,
     y : array-like of shape (n_measurements,)
         Measurements, e.g. from :func:`measure_image`.
     operator : LinearOperator of shape (n_measurements, height * width)
-    method : {"fista-dct", "fista-wavelet", "tv", "backprojection", "ista-net+", \
-"opine-net+"}, default="tv"
-        Total variation is the default: it is the best of the classic methods on Set11
+    method : str, default="tv"
+        One of ``"fista-dct"``, ``"fista-wavelet"``, ``"tv"``, ``"backprojection"``,
+        ``"ista-net+"``, ``"opine-net+"``. Total variation is the default: it is the best of the classic methods on Set11
         at every ratio from 10 % up (``benchmarks/results/cs_set11.md``).
         "ista-net+" and "opine-net+" use the networks shipped with
         :mod:`sparsecode.nn.cs` (needs torch; ratios 0.1, 0.25 and 0.5 with 33x33

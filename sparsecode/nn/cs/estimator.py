@@ -79,7 +79,7 @@ class CSNetwork(TorchEstimatorMixin, BaseEstimator):
     Attributes
     ----------
     module_ : CSNetworkModule
-    phi_ : ndarray of shape (n_measurements_, block_size**2)
+    phi_ : ndarray of shape (n_measurements, block_size**2)
         The (effective) sampling matrix, float64.
     n_measurements_ : int
     n_features_in_ : int
@@ -286,7 +286,7 @@ class CSNetwork(TorchEstimatorMixin, BaseEstimator):
 
         Parameters
         ----------
-        Y : array-like of shape (n_blocks, n_measurements_)
+        Y : array-like of shape (n_blocks, n_measurements)
 
         Returns
         -------

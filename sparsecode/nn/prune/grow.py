@@ -598,6 +598,23 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
             self._y_mean_t.numpy().astype(out.dtype)
         return out[:, 0] if self._y_1d else out
 
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination :math:`R^2` of the prediction on ``X``.
+
+        Exactly scikit-learn's :meth:`sklearn.base.RegressorMixin.score`
+        (:func:`sklearn.metrics.r2_score` of ``y`` and ``self.predict(X)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
 
 class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
     """A sparse network that grows until its validation accuracy meets
@@ -694,3 +711,21 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
         """Predicted labels, shape (n_samples,)."""
         logits = self._forward(X)[:, : len(self.classes_)]
         return self.classes_[np.argmax(logits, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of the prediction on ``X``.
+
+        Exactly scikit-learn's :meth:`sklearn.base.ClassifierMixin.score`
+        (:func:`sklearn.metrics.accuracy_score` of ``y`` and ``self.predict(X)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
