@@ -36,7 +36,7 @@ from .._jit import jit, pjit, prange
 @jit(fastmath=True)
 def _argmax_abs(alpha):
     """Index of the largest ``|alpha|`` and its value (first one on ties)."""
-    best = -1.0
+    best = alpha.dtype.type(-1.0)  # typed: no float64 promotion in float32 kernels
     j = 0
     for t in range(alpha.shape[0]):
         v = abs(alpha[t])
@@ -86,12 +86,13 @@ def _axpy_argmax_abs(alpha, c, u, skip):
 
     One pass instead of an update followed by a search.
     """
-    best = -1.0
+    best = alpha.dtype.type(-1.0)
+    zero = alpha.dtype.type(0.0)
     j = 0
     for t in range(alpha.shape[0]):
         a = alpha[t] - c * u[t]
         if t == skip:
-            a = 0.0
+            a = zero
         alpha[t] = a
         v = abs(a)
         if v > best:
@@ -144,8 +145,9 @@ def omp_support(a0, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha
             d2 -= U[m, j] * U[m, j]
         if d2 <= dep_eps * G[j, j]:
             break
-        d = math.sqrt(d2)
-        inv_d = 1.0 / d
+        # in the signal's dtype: a float64 scalar here made every float32 loop below
+        # convert element by element (float32 was slower than float64)
+        inv_d = a0.dtype.type(1.0 / math.sqrt(d2))
         _orthogonalize_row(G, U, j, k, inv_d)
         ck = alpha[j] * inv_d
         idx[k] = j
