@@ -265,3 +265,27 @@ def test_orthogonal_mp_rejects_an_operator_too_large_to_form(rng):
     A = GaussianOperator(10_000, 10_000, random_state=0)  # drawn lazily: nothing allocated
     with pytest.raises(ValueError, match="dictionary is an operator of shape .* too large"):
         orthogonal_mp(np.zeros((1, 10_000)), A, n_nonzero_coefs=2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 33])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_axpy_argmax_abs_matches_numpy_first_max(n, dtype):
+    # the four-lane argmax keeps numpy's choice: the first index of the largest |alpha|
+    from sparsecode.kernels.omp import _axpy_argmax_abs
+
+    rng = np.random.default_rng(n)
+    for trial in range(20):
+        alpha = rng.integers(-3, 4, n).astype(dtype)  # many ties
+        u = rng.integers(-2, 3, n).astype(dtype)
+        c = dtype(rng.integers(-1, 2))
+        skip = int(rng.integers(n))
+        expected = alpha - c * u
+        expected[skip] = 0
+        got = alpha.copy()
+        j, best = _axpy_argmax_abs(got, c, u, skip)
+        np.testing.assert_array_equal(got, expected)
+        assert best == np.abs(expected).max()
+        if best > 0:  # the first index of the largest |alpha| (never the zeroed skip)
+            assert j == int(np.argmax(np.abs(expected)))
+        else:  # all zero: OMP stops on best == 0 whichever index comes back
+            assert expected[j] == 0

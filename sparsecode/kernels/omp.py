@@ -82,22 +82,62 @@ def _orthogonalize_row(G, U, j, k, inv_d):
 
 @jit(fastmath=True)
 def _axpy_argmax_abs(alpha, c, u, skip):
-    """alpha -= c u with alpha[skip] = 0, returning the new argmax |alpha| and its value.
+    """alpha -= c u with alpha[skip] = 0, returning the new argmax |alpha| and its value
+    (first one on ties).
 
-    One pass instead of an update followed by a search.
+    One pass instead of an update followed by a search, in four interleaved lanes
+    (``t % 4``) whose running maxima are independent, so the compare-and-select chains
+    overlap; the lanes are merged keeping the smallest index among equal maxima.
     """
-    best = alpha.dtype.type(-1.0)
+    n = alpha.shape[0]
     zero = alpha.dtype.type(0.0)
-    j = 0
-    for t in range(alpha.shape[0]):
-        a = alpha[t] - c * u[t]
-        if t == skip:
-            a = zero
-        alpha[t] = a
-        v = abs(a)
-        if v > best:
-            best = v
-            j = t
+    b0 = b1 = b2 = b3 = alpha.dtype.type(-1.0)
+    j0 = j1 = j2 = j3 = 0
+    t = 0
+    while t + 4 <= n:
+        a0 = alpha[t] - c * u[t]
+        a1 = alpha[t + 1] - c * u[t + 1]
+        a2 = alpha[t + 2] - c * u[t + 2]
+        a3 = alpha[t + 3] - c * u[t + 3]
+        alpha[t] = a0
+        alpha[t + 1] = a1
+        alpha[t + 2] = a2
+        alpha[t + 3] = a3
+        v0 = abs(a0)
+        v1 = abs(a1)
+        v2 = abs(a2)
+        v3 = abs(a3)
+        if v0 > b0 and t != skip:
+            b0 = v0
+            j0 = t
+        if v1 > b1 and t + 1 != skip:
+            b1 = v1
+            j1 = t + 1
+        if v2 > b2 and t + 2 != skip:
+            b2 = v2
+            j2 = t + 2
+        if v3 > b3 and t + 3 != skip:
+            b3 = v3
+            j3 = t + 3
+        t += 4
+    while t < n:
+        a0 = alpha[t] - c * u[t]
+        alpha[t] = a0
+        v0 = abs(a0)
+        if v0 > b0 and t != skip:
+            b0 = v0
+            j0 = t
+        t += 1
+    alpha[skip] = zero
+    best, j = b0, j0
+    if b1 > best or (b1 == best and j1 < j):
+        best, j = b1, j1
+    if b2 > best or (b2 == best and j2 < j):
+        best, j = b2, j2
+    if b3 > best or (b3 == best and j3 < j):
+        best, j = b3, j3
+    if best < zero:  # only the skipped entry (n == 1)
+        best, j = zero, skip
     return j, best
 
 
