@@ -270,9 +270,9 @@ def main(argv=None):
     sk_t, sk_rmse = best(curves[sk_name])
     lines = []
     lines.append("# Dictionary learning: time versus held-out RMSE\n")
-    lines.append(f"Command: `python benchmarks/bench_dictionary.py{' --quick' if args.quick else ''}`  ")
+    lines.append(f"Command: `python benchmarks/bench_dictionary.py {' '.join(sys.argv[1:])}`  ")
     lines.append(f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-                 f"{os.cpu_count()} CPUs (shared with other jobs; timings are noisy)  ")
+                 f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end  ")
     lines.append(f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ")
     lines.append(f"Python {sys.version.split()[0]}, numpy {np.__version__}\n")
     lines.append(f"Data: 8x8 patches of grayscale china.jpg + flower.jpg in [0, 1], DC removed; "
