@@ -203,8 +203,9 @@ def main():
         f"{codes_mb:,.0f} MB), OMP k={K} over {N_ATOMS} unit-norm atoms; Dask chunks of "
         f"{args.chunk:,} rows generated lazily from seed {args.seed}. {args.rounds} rounds, "
         "configurations alternating, each in a fresh interpreter; median (every value).",
-        "The machine was shared with other engineers' jobs during the run: absolute times "
-        "are noisy, compare within a round.",
+        ("The machine was loaded by other jobs during the run (see the load average): "
+         "absolute times are noisy, compare within a round." if os.getloadavg()[0] > 2.5
+         else "No other jobs ran on the machine during the run."),
         "",
     ]
     lines += markdown_table(
