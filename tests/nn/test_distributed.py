@@ -156,3 +156,32 @@ def test_distributed_auto_in_one_process_trains_locally():
 def test_trainer_rejects_bad_distributed(bad):
     with pytest.raises(ValueError, match="distributed must be"):
         Trainer(lambda m, x: m(x).sum(), distributed=bad)
+
+
+def _tiny_fits():
+    from sparsecode.nn import CSNetwork, LearnedDenoiser
+    from sparsecode.nn.prune import GrowingNetworkClassifier, GrowingNetworkRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    images = [rng.random((40, 40)) for _ in range(2)]
+    blocks = rng.random((16, 33 * 33))
+    return {
+        "GrowingNetworkRegressor": lambda: GrowingNetworkRegressor(
+            max_units=4, epochs_per_step=1, distributed=True).fit(X, X[:, 0]),
+        "GrowingNetworkClassifier": lambda: GrowingNetworkClassifier(
+            max_units=4, epochs_per_step=1, distributed=True).fit(X, (X[:, 0] > 0) * 1),
+        "CSNetwork": lambda: CSNetwork("ista-net+", 0.25, n_phases=1, n_channels=2,
+                                       max_steps=1, distributed=True).fit(blocks),
+        "LearnedDenoiser": lambda: LearnedDenoiser("cscnet", n_steps=1,
+                                                   distributed=True).fit(images),
+    }
+
+
+@pytest.mark.parametrize("name", ["GrowingNetworkRegressor", "GrowingNetworkClassifier",
+                                  "CSNetwork", "LearnedDenoiser"])
+def test_every_torch_estimator_takes_distributed(name):
+    # the models of sparsecode.nn.prune, .cs and .denoise train through the same Trainer:
+    # distributed=True without a process group is the same clear error
+    with pytest.raises(ValueError, match="distributed=True needs an initialised"):
+        _tiny_fits()[name]()

@@ -75,6 +75,11 @@ class CSNetwork(TorchEstimatorMixin, BaseEstimator):
     random_state : int, RandomState or None, default=None
         Seeds the network's initialisation, the block crops and the shuffling.
     verbose : int, default=0
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training over the ranks of ``torch.distributed`` (see
+        :class:`~sparsecode.nn.Trainer`): ``"auto"`` under ``torchrun`` or inside an
+        initialised process group of several ranks, ``True`` to require it, ``False``
+        never. Every rank must be given the same data.
 
     Attributes
     ----------
@@ -130,12 +135,14 @@ class CSNetwork(TorchEstimatorMixin, BaseEstimator):
         "device": [str, None, object],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(self, model="ista-net+", ratio=0.25, *, block_size=33, n_phases=9,
                  n_channels=32, binary=False, zero_residual=False, sensing_seed=0, n_blocks=88912, augment=False,
                  learning_rate=1e-4, batch_size=64, max_iter=200, max_steps=None, time_limit=None,
-                 gamma=0.01, mu=0.01, checkpoint=None, device="cpu", random_state=None, verbose=0):
+                 gamma=0.01, mu=0.01, checkpoint=None, device="cpu", random_state=None, verbose=0,
+                 distributed="auto"):
         self.model = model
         self.ratio = ratio
         self.block_size = block_size
@@ -157,6 +164,7 @@ class CSNetwork(TorchEstimatorMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     @classmethod
     def from_schedule(cls, schedule="light", model="ista-net+", ratio=0.25, **params):
@@ -250,7 +258,8 @@ class CSNetwork(TorchEstimatorMixin, BaseEstimator):
                                    max_steps=self.max_steps, checkpoint_path=self.checkpoint,
                                    device=self._resolve_device(), generator=self._generator(),
                                    verbose=self.verbose, desc=self.model,
-                                   time_limit=self.time_limit)
+                                   time_limit=self.time_limit,
+                                   distributed=self.distributed)
             t0 = time.perf_counter()
             self.history_ = trainer.fit(module, torch.as_tensor(blocks))
             self.training_time_ = time.perf_counter() - t0

@@ -84,7 +84,7 @@ class TimeLimit:
 
 def make_trainer(*, gamma=0.01, mu=0.01, learning_rate=1e-4, batch_size=64, max_iter=200,
                  max_steps=None, checkpoint_path=None, device="cpu", generator=None,
-                 verbose=0, desc="cs", time_limit=None):
+                 verbose=0, desc="cs", time_limit=None, distributed="auto"):
     """The shared :class:`~sparsecode.nn.Trainer` set up with :func:`cs_loss`."""
     from .._training import Trainer
 
@@ -94,5 +94,5 @@ def make_trainer(*, gamma=0.01, mu=0.01, learning_rate=1e-4, batch_size=64, max_
     return Trainer(loss_fn, optimizer="adam", learning_rate=learning_rate,
                    batch_size=batch_size, max_iter=max_iter, max_steps=max_steps,
                    checkpoint_path=checkpoint_path, device=device, generator=generator,
-                   verbose=verbose, desc=desc,
+                   verbose=verbose, desc=desc, distributed=distributed,
                    callbacks=() if time_limit is None else (TimeLimit(time_limit),))

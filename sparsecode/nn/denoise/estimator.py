@@ -138,6 +138,11 @@ class LearnedDenoiser(TorchEstimatorMixin, BaseEstimator):
     device : str, default="cpu"
     random_state : int, default=0
     verbose : int, default=0
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training over the ranks of ``torch.distributed`` (see
+        :class:`~sparsecode.nn.Trainer`): ``"auto"`` under ``torchrun`` or inside an
+        initialised process group of several ranks, ``True`` to require it, ``False``
+        never. Every rank must be given the same data.
 
     Attributes
     ----------
@@ -147,7 +152,7 @@ class LearnedDenoiser(TorchEstimatorMixin, BaseEstimator):
     """
 
     def __init__(self, model="cscnet", *, sigma=25.0, schedule="cpu", n_steps=None,
-                 device="cpu", random_state=0, verbose=0):
+                 device="cpu", random_state=0, verbose=0, distributed="auto"):
         self.model = model
         self.sigma = sigma
         self.schedule = schedule
@@ -155,6 +160,7 @@ class LearnedDenoiser(TorchEstimatorMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     def _build_module(self, model, **config):
         return build_model(model, **config)
@@ -179,6 +185,7 @@ class LearnedDenoiser(TorchEstimatorMixin, BaseEstimator):
             module, info = train_denoiser(
                 self.model, sigma, data=images, schedule=self.schedule, seed=seed,
                 n_val_images=max(1, len(images) // 8), n_steps=self.n_steps,
+                distributed=self.distributed,
                 device=self._resolve_device(), verbose=self.verbose)
         self.module_ = module.to(self._resolve_device())
         self._module_kwargs_ = {"model": self.model, **_config(module)}

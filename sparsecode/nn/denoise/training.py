@@ -104,7 +104,7 @@ def _psnr(clean, est):
 
 
 def train_denoiser(model="cscnet", sigma=25, *, data=None, schedule="cpu", seed=0,
-                   n_val_images=16, verbose=0, log=None, **overrides):
+                   n_val_images=16, verbose=0, log=None, distributed="auto", **overrides):
     r"""Train a CSCnet or Deep K-SVD denoiser for Gaussian noise of level ``sigma``.
 
     Parameters
@@ -242,7 +242,7 @@ def train_denoiser(model="cscnet", sigma=25, *, data=None, schedule="cpu", seed=
                           batch_size=sched["batch_size"], max_iter=n_epochs,
                           max_steps=n_steps, callbacks=[_KeepBest()], device=device,
                           generator=torch.Generator().manual_seed(seed), verbose=verbose,
-                          desc=f"{model} sigma={sigma:g}")
+                          desc=f"{model} sigma={sigma:g}", distributed=distributed)
         history = trainer.fit(module, crops.to(device))
         module.load_state_dict(best["state"])
     module = module.cpu().eval()

@@ -141,6 +141,7 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         "device": [str, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(self, *, initial_units=2, units_per_step=2, max_units=64,
@@ -148,7 +149,7 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                  max_prune_rounds=5, conv_channels=(), input_shape=None,
                  batch_norm=False, activation="relu", epochs_per_step=30,
                  learning_rate=1e-2, batch_size=64, validation_fraction=0.2,
-                 device="cpu", random_state=None, verbose=0):
+                 device="cpu", random_state=None, verbose=0, distributed="auto"):
         self.initial_units = initial_units
         self.units_per_step = units_per_step
         self.max_units = max_units
@@ -167,6 +168,7 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -194,7 +196,8 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         trainer = Trainer(loss_fn, learning_rate=self.learning_rate,
                           batch_size=self.batch_size, max_iter=self.epochs_per_step,
                           device=self._resolve_device(), generator=self._gen,
-                          verbose=0, desc=type(self).__name__)
+                          verbose=0, desc=type(self).__name__,
+                          distributed=self.distributed)
         trainer.fit(module, Xt, yt)
         _set_masks(module, self._unit, self._conn)
 
@@ -485,6 +488,10 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
     device : str, default="cpu"
     random_state : int, RandomState or None
     verbose : int, default=0
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training of every growth step over the ranks of
+        ``torch.distributed`` (see :class:`~sparsecode.nn.Trainer`); every rank must be
+        given the same data, and makes the same growth decisions.
 
     Attributes
     ----------
@@ -523,7 +530,7 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
                  prune_fraction=0.0, max_prune_rounds=5, conv_channels=(),
                  input_shape=None, batch_norm=False, activation="relu", epochs_per_step=30,
                  learning_rate=1e-2, batch_size=64, validation_fraction=0.2, device="cpu",
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, distributed="auto"):
         super().__init__(
             initial_units=initial_units, units_per_step=units_per_step,
             max_units=max_units, initial_density=initial_density,
@@ -532,7 +539,7 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
             input_shape=input_shape, batch_norm=batch_norm, activation=activation,
             epochs_per_step=epochs_per_step, learning_rate=learning_rate,
             batch_size=batch_size, validation_fraction=validation_fraction, device=device,
-            random_state=random_state, verbose=verbose)
+            random_state=random_state, verbose=verbose, distributed=distributed)
         self.target_error = target_error
 
     def __sklearn_tags__(self):
@@ -646,7 +653,7 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
                  prune_fraction=0.0, max_prune_rounds=5, conv_channels=(),
                  input_shape=None, batch_norm=False, activation="relu", epochs_per_step=30,
                  learning_rate=1e-2, batch_size=64, validation_fraction=0.2, device="cpu",
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, distributed="auto"):
         super().__init__(
             initial_units=initial_units, units_per_step=units_per_step,
             max_units=max_units, initial_density=initial_density,
@@ -655,7 +662,7 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
             input_shape=input_shape, batch_norm=batch_norm, activation=activation,
             epochs_per_step=epochs_per_step, learning_rate=learning_rate,
             batch_size=batch_size, validation_fraction=validation_fraction, device=device,
-            random_state=random_state, verbose=verbose)
+            random_state=random_state, verbose=verbose, distributed=distributed)
         self.target_accuracy = target_accuracy
 
     def __sklearn_tags__(self):
