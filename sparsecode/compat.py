@@ -20,24 +20,23 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn import decomposition as _skd
 from sklearn import linear_model as _sklm
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from joblib import effective_n_jobs
 
+from ._jit import blas_single_thread, num_threads
 from .coding._lars import _lars_codes, _resolve_max_iter, _warn_status
-from .coding._omp import _blas_single_thread, _omp_dense, _omp_gram
-from ._jit import num_threads
-from .kernels.lars import batch_lars
-from .kernels.prox import nonneg_soft_threshold, soft_threshold
-
+from .coding._omp import _omp_dense, _omp_gram
 from .compat_dictionary import (  # noqa: E402  (scikit-learn's dictionary learning)
     DictionaryLearning,
     MiniBatchDictionaryLearning,
     dict_learning,
     dict_learning_online,
 )
+from .kernels.lars import batch_lars
+from .kernels.prox import nonneg_soft_threshold, soft_threshold
 
 __all__ = [
     "DictionaryLearning",
@@ -295,7 +294,7 @@ def _encode_lars(X, dictionary, gram, cov, *, lasso, alpha, n_nonzero_coefs, pos
     n_iter = np.zeros(n_samples, dtype=np.int64)
     status = np.zeros(n_samples, dtype=np.int64)
     lambdas = np.zeros(n_samples)
-    with _blas_single_thread(), num_threads(n_jobs):
+    with blas_single_thread(), num_threads(n_jobs):
         batch_lars(C, G, float(alpha), int(max_k), lasso, bool(positive), int(max_iter),
                    codes, n_iter, status, lambdas)
     _warn_status(status, lambdas, alpha, n_nonzero_coefs is not None, stacklevel=5)

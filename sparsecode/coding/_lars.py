@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numba
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._jit import num_threads
+from .._jit import blas_single_thread, num_threads
 from ..kernels.csr import chunk_partition
 from ..kernels.lars import (
     N_BLOCKS,
@@ -21,8 +20,6 @@ from ..kernels.lars import (
     lars_path_kernel,
 )
 from ..utils._validation import (
-    check_alpha as _check_alpha,
-    check_bool as _check_bool,
     _as_float_array,
     check_dictionary,
     check_n_nonzero_coefs,
@@ -30,7 +27,13 @@ from ..utils._validation import (
     check_signals,
     result_dtype,
 )
-from ._omp import _blas_single_thread, _default_n_nonzero
+from ..utils._validation import (
+    check_alpha as _check_alpha,
+)
+from ..utils._validation import (
+    check_bool as _check_bool,
+)
+from ._omp import _default_n_nonzero
 from ._sparse import CSRBuilder, check_output, slot_chunk_rows
 
 #: Signals per BLAS product inside one Numba thread.
@@ -115,7 +118,7 @@ def _lars_dense(X, Dt, G, alpha, max_k, lasso, positive, max_iter, n_jobs,
     status = np.zeros(n_samples, dtype=np.int64)
     lambdas = np.zeros(n_samples, dtype=np.float64)
     if n_samples:
-        with _blas_single_thread(), num_threads(n_jobs):
+        with blas_single_thread(), num_threads(n_jobs):
             batch_lars_fused(X, Dt, G, float(alpha), int(max_k), bool(lasso),
                              bool(positive), int(max_iter), _SUB_BLOCK,
                              codes, n_iter, status, lambdas)
@@ -146,7 +149,7 @@ def _lars_sparse(X, Dt, G, alpha, max_k, lasso, positive, max_iter, n_jobs,
         rows = max(e - s for s, e, _ in chunks)
         slot_idx = np.empty((rows, width), dtype=np.int32)
         slot_val = np.empty((rows, width), dtype=np.float64)
-        with _blas_single_thread(), num_threads(n_jobs):
+        with blas_single_thread(), num_threads(n_jobs):
             for s, e, bounds in chunks:
                 batch_lars_fused_slots(
                     np.ascontiguousarray(X[s:e], dtype=np.float64), Dt, G, float(alpha),

@@ -4,34 +4,24 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-from .._jit import num_threads
+from .._jit import blas_single_thread, num_threads
 from ..backends import any_torch
 from ..kernels.csr import chunk_partition
 from ..kernels.omp import batch_omp, batch_omp_fused, batch_omp_fused_slots
 from ..utils._validation import (
+    _as_float_array,
     check_dictionary,
     check_n_nonzero_coefs,
     check_signals,
     check_tol,
-    _as_float_array,
 )
 from ._sparse import CSRBuilder, check_output, slot_chunk_rows
-
-_CONTROLLER = None
 
 #: Signals per BLAS product inside one Numba thread (the correlations of one block
 #: stay in cache while they are coded).
 _SUB_BLOCK = 128
 
-
-def _blas_single_thread():
-    """Context in which BLAS runs single-threaded (the kernels thread over signals)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _default_n_nonzero(n_features, n_components):
@@ -176,7 +166,7 @@ def _omp_dense(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter):
     if n_samples:
         norms2 = np.einsum("ij,ij->i", X, X) if tol >= 0 else np.zeros(n_samples, X.dtype)
         Dt = np.ascontiguousarray(D.T)
-        with _blas_single_thread(), num_threads(n_jobs):
+        with blas_single_thread(), num_threads(n_jobs):
             n_blocks = 4 * numba.get_num_threads()
             batch_omp_fused(X, Dt, G, norms2, max_k, X.dtype.type(tol), tol_first,
                             _SUB_BLOCK, n_blocks, codes, n_iter)
@@ -198,7 +188,7 @@ def _omp_sparse(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter, chunk_row
     builder = CSRBuilder(n_samples, D.shape[0], X.dtype)
     if n_samples:
         Dt = np.ascontiguousarray(D.T)
-        with _blas_single_thread(), num_threads(n_jobs):
+        with blas_single_thread(), num_threads(n_jobs):
             n_blocks = 4 * numba.get_num_threads()  # as in _omp_dense
             chunks = chunk_partition(n_samples, n_blocks, _SUB_BLOCK, chunk_rows, n_blocks)
             rows = max(e - s for s, e, _ in chunks)
