@@ -398,3 +398,18 @@ def test_sae_fit_dask_streams_chunks_with_bounded_memory(Est):
         Est(4).fit(X.rechunk((1_000, 8)))
     with pytest.raises(ValueError, match="early_stopping"):
         Est(4, early_stopping=True).fit(X)
+
+
+def test_sae_partial_fit_bad_input_and_no_mutation(small_X):
+    X = small_X[:60].copy()
+    before = X.copy()
+    sae = ReLUSAE(4, random_state=0).partial_fit(X)
+    np.testing.assert_array_equal(X, before)  # the user's array is untouched
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ReLUSAE(4, random_state=0).partial_fit(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        sae.partial_fit(bad)
+    with pytest.raises(ValueError):
+        sae.partial_fit(np.empty((0, X.shape[1])))
