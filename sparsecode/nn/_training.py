@@ -318,6 +318,10 @@ class Trainer:
                 ConvergenceWarning, stacklevel=3,
             )
         self._call("on_train_end")
+        # release the DDP wrapper now: its reducer must not outlive the process group
+        # (a user's destroy_process_group() followed by interpreter exit aborted rank 1
+        # with "terminate called without an active exception")
+        self._net = None
         return self.history
 
     def _begin(self, module):
@@ -363,6 +367,8 @@ class Trainer:
             raise ValueError("all training tensors must have the same first dimension.")
         if getattr(self, "module", None) is not module:
             self._begin(module)
+        elif self._ctx is not None and self._net is None:  # after fit released it
+            self._net = wrap_ddp(module, self.loss_fn, self.device)
         tensors = tuple(t.to(self.device) for t in tensors)
         record = self._run_epoch(module, tensors, n)
         self.epoch += 1

@@ -63,6 +63,7 @@ WORKER = PROBLEM + textwrap.dedent('''
     if dist.get_rank() == 0:
         torch.save({"state": net.state_dict(), "history": history},
                    os.path.join(out, "result.pt"))
+    dist.barrier()
     dist.destroy_process_group()
 ''')
 
@@ -115,6 +116,7 @@ def _sae_worker(rank, world, port, out):
                   distributed=True).fit(X)
     if rank == 0:
         np.save(out, sae.components_)
+    dist.barrier()
     dist.destroy_process_group()
 
 
