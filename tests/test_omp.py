@@ -267,25 +267,25 @@ def test_orthogonal_mp_rejects_an_operator_too_large_to_form(rng):
         orthogonal_mp(np.zeros((1, 10_000)), A, n_nonzero_coefs=2)
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 33])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 33, 256])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_axpy_argmax_abs_matches_numpy_first_max(n, dtype):
-    # the four-lane argmax keeps numpy's choice: the first index of the largest |alpha|
-    from sparsecode.kernels.omp import _axpy_argmax_abs
+def test_argmax_abs_bits_matches_numpy_first_max(n, dtype):
+    # the integer-bits argmax keeps numpy's choice: the first index of the largest
+    # |alpha|, signed zeros, subnormals, huge values and infinities included
+    from sparsecode.kernels.omp import _abs_bits_py, _argmax_abs_bits
 
     rng = np.random.default_rng(n)
-    for trial in range(20):
+    tiny = np.finfo(dtype).tiny
+    specials = np.array([0.0, -0.0, tiny / 4, -tiny / 2, 1e30, -1e30, np.inf, -np.inf],
+                        dtype=dtype)
+    for trial in range(40):
         alpha = rng.integers(-3, 4, n).astype(dtype)  # many ties
-        u = rng.integers(-2, 3, n).astype(dtype)
-        c = dtype(rng.integers(-1, 2))
-        skip = int(rng.integers(n))
-        expected = alpha - c * u
-        expected[skip] = 0
-        got = alpha.copy()
-        j, best = _axpy_argmax_abs(got, c, u, skip)
-        np.testing.assert_array_equal(got, expected)
-        assert best == np.abs(expected).max()
-        if best > 0:  # the first index of the largest |alpha| (never the zeroed skip)
-            assert j == int(np.argmax(np.abs(expected)))
-        else:  # all zero: OMP stops on best == 0 whichever index comes back
-            assert expected[j] == 0
+        if trial % 2:
+            alpha *= dtype(rng.choice([1e-30, 1.0, 1e20]))
+        if trial % 5 == 0:
+            alpha[rng.integers(n, size=max(1, n // 3))] = rng.choice(specials, max(1, n // 3))
+        before = alpha.copy()
+        ai, mask = _abs_bits_py(alpha)
+        j = _argmax_abs_bits(ai, mask)
+        np.testing.assert_array_equal(alpha, before)  # read only
+        assert j == int(np.argmax(np.abs(alpha)))

@@ -326,8 +326,16 @@ def test_orthogonal_mp_sparse_peak_memory_far_below_dense(rng):
     # ... and the peak is the result plus one chunk of slots, far from a dense array.
     assert peak < dense_bytes / 10
     assert peak < 4 * csr_bytes + 8 * 2**20
-    # spot check of the values against the dense path on a slice
-    assert_same_codes(codes[:2000], orthogonal_mp(X[:2000], D, n_nonzero_coefs=k))
+    # spot check of the values against the dense path on a slice. Not bit for bit: the
+    # call on 2,000 signals cuts its BLAS products at other rows than the call on
+    # 200,000, and OpenBLAS (on AMD Zen 5 at least) rounds a row differently inside
+    # products of other heights; same supports, values to float32 rounding.
+    head = codes[:2000]
+    ref = sp.csr_array(orthogonal_mp(X[:2000], D, n_nonzero_coefs=k))
+    np.testing.assert_array_equal(head.indptr, ref.indptr)
+    np.testing.assert_array_equal(head.indices, ref.indices)
+    np.testing.assert_allclose(head.data, ref.data, rtol=2e-5, atol=2e-5 * np.abs(ref.data).max())
+    assert head.has_canonical_format
 
 
 def test_learner_sparse_output_rejects_nan_from_callable_coder(rng):

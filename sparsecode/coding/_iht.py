@@ -228,7 +228,12 @@ def cosamp(X, dictionary, *, n_nonzero_coefs=None, max_iter=100, tol=1e-6, n_job
     if n:
         with _blas_threads(n_jobs):
             G = D64 @ D64.T
-            C = X64 @ D64.T
+            # in blocks of _CHUNK rows, as the converting path of output="sparse" cuts
+            # its chunks: one BLAS product per block in both, so the same codes (BLAS
+            # may round a row differently inside products of other heights)
+            C = np.empty((n, n_in), dtype=np.float64)
+            for s in range(0, n, _CHUNK):
+                np.matmul(X64[s:s + _CHUNK], D64.T, out=C[s:s + _CHUNK])
         with num_threads(n_jobs):
             cosamp_dense(X64, D64, G, C, k, max_iter, float(tol), codes, n_iter, converged)
     codes *= scales
