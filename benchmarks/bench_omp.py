@@ -2,13 +2,17 @@
 
 Unit-norm Gaussian dictionaries; signals are exact k-sparse combinations plus noise
 (σ=0.01). Every round calls, in turn and as a user's pipeline would, our
-``orthogonal_mp`` (float64 and float32 dense codes, float64 CSR codes), SPAMS'
+``orthogonal_mp`` (float64 and float32 dense codes, float64 CSR codes, float64 into a
+reused ``out=`` buffer), SPAMS'
 ``spams.omp`` (its own CSC output) and one NumPy product ``X @ D.T`` (BLAS, all
-threads: the floor no OMP can beat). The table reports, per tool, the **median over the
+threads: the floor no OMP can beat). The order of the calls rotates by one tool per
+round, so that each tool follows each other one equally often (a call made while another
+library's threads still spin after their last product is slower: measured 30 % for ours
+right after a NumPy product). The table reports, per tool, the **median over the
 rounds** of the signals per second, the spread (min-max), and the ratios of medians.
 scikit-learn is ~100x slower and is timed once on a subset.
 
-    python benchmarks/bench_omp.py                # 9 rounds, writes results/omp.md
+    python benchmarks/bench_omp.py                # 14 rounds, writes results/omp.md
     python benchmarks/bench_omp.py --rounds 7 --threads 2
     python benchmarks/bench_omp.py --quick        # smoke run (10x fewer signals, 3 rounds)
 """
@@ -52,6 +56,7 @@ def run_case(n_features, n_components, k, n, threads, rounds, sklearn_max):
 
     X, D = make_case(n_features, n_components, k, n)
     X32, D32 = X.astype(np.float32), D.astype(np.float32)
+    buf = np.empty((n, n_components))  # a pipeline's reused output: no fresh pages
     tools = {
         "sparsecode orthogonal_mp float64": lambda: orthogonal_mp(
             X, D, n_nonzero_coefs=k, n_jobs=threads),
@@ -59,6 +64,8 @@ def run_case(n_features, n_components, k, n, threads, rounds, sklearn_max):
             X32, D32, n_nonzero_coefs=k, n_jobs=threads),
         "sparsecode orthogonal_mp float64, output='sparse' (CSR)": lambda: orthogonal_mp(
             X, D, n_nonzero_coefs=k, n_jobs=threads, output="sparse"),
+        "sparsecode orthogonal_mp float64, out= (one reused buffer)": lambda: orthogonal_mp(
+            X, D, n_nonzero_coefs=k, n_jobs=threads, out=buf),
     }
     try:
         import spams
@@ -69,17 +76,30 @@ def run_case(n_features, n_components, k, n, threads, rounds, sklearn_max):
     except ImportError:  # pragma: no cover - spams-bin is a bench extra
         spams = None
     tools["floor: X @ D.T alone (NumPy BLAS)"] = lambda: X @ D.T
+
+    def fresh_output():  # what a fresh dense result costs before any coding
+        a = np.empty((n, n_components))
+        a[:, ::64] = 0.0  # one write per 512-byte line: every page touched
+        return a
+
+    tools["a fresh float64 (n, n_components) array, every page touched once"] = fresh_output
     times = {name: [] for name in tools}
     outs = {}
     for name, fn in tools.items():  # warm-up (JIT, thread pools, page cache)
         outs[name] = fn()
-    for _ in range(rounds):
-        for name, fn in tools.items():
-            t, _ = _timed(fn)
+    names = list(tools)
+    for r in range(rounds):
+        # the order rotates from round to round, so that every tool follows every other
+        # one equally often: a call right after another multi-threaded library (BLAS's
+        # or OpenMP's threads still spinning after a product) is slower, and a fixed
+        # order charged that to whichever tool came next
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t, _ = _timed(tools[name])
             times[name].append(t)
     ref = outs["sparsecode orthogonal_mp float64"]
     sparse = outs["sparsecode orthogonal_mp float64, output='sparse' (CSR)"]
     assert np.array_equal(sparse.toarray(), ref)
+    assert np.array_equal(buf, ref)
 
     m = min(n, sklearn_max)
     t_sk, sk_codes = _timed(lambda: orthogonal_mp_gram(D @ D.T, D @ X[:m].T,
@@ -119,7 +139,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=9, help="interleaved rounds (>= 7)")
+    p.add_argument("--rounds", type=int, default=14,
+                   help="interleaved rounds (>= 7; a multiple of the 7 tools balances the order)")
     p.add_argument("--sklearn-max", type=int, default=5_000,
                    help="signals given to scikit-learn (it is slow); its rate is reported")
     args = p.parse_args(argv)
@@ -135,7 +156,9 @@ def main(argv=None):
         print(*markdown_table(cols, r), sep="\n", flush=True)
     lines = header("Batch-OMP: sparsecode vs SPAMS vs scikit-learn")
     lines += [f"Median of {rounds} interleaved rounds (each round: ours float64, float32, "
-              "float64 CSR, SPAMS, one `X @ D.T`, in turn) after one warm-up call of each; "
+              "float64 CSR, float64 into a reused `out=` buffer, SPAMS, one `X @ D.T`, "
+              "one fresh dense array touched once, in turn, the order rotated by one tool "
+              "per round) after one warm-up call of each; "
               f"{args.threads} threads for every tool; same data. Our dense codes are "
               "NumPy arrays, SPAMS returns CSC. Targets (issue 16): median ≥ 2× SPAMS on "
               "both cases in float64 and within 3× of the `X @ D.T` time; float32 faster "

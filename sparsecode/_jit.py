@@ -176,3 +176,22 @@ def num_threads(n_jobs):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+def gram(D, n_jobs=None):
+    """``D @ D.T`` for a C-contiguous float ``D`` (n_components, n_features), computed
+    on Numba's threads without waking BLAS's own thread pool (see
+    :mod:`sparsecode.kernels.gram`); the result is C-contiguous, in ``D``'s dtype.
+    """
+    from .kernels.gram import gram_blocks
+
+    D = np.ascontiguousarray(D)
+    n = D.shape[0]
+    G = np.empty((n, n), dtype=D.dtype)
+    if n == 0:
+        return G
+    Dt = np.ascontiguousarray(D.T)
+    with blas_single_thread(), num_threads(n_jobs):
+        n_blocks = min(n, 4 * numba.get_num_threads())
+        gram_blocks(D, Dt, G, n_blocks)
+    return G

@@ -27,6 +27,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._jit import blas_single_thread, num_threads
+from ._jit import gram as _gram
 from .coding._lars import _lars_codes, _resolve_max_iter, _warn_status
 from .coding._omp import _omp_dense, _omp_gram
 from .compat_dictionary import (  # noqa: E402  (scikit-learn's dictionary learning)
@@ -227,7 +228,7 @@ def orthogonal_mp(
     dtype = _common_dtype(X, y)
     D = np.ascontiguousarray(X.T, dtype=dtype)  # atoms are the columns of X
     signals = np.ascontiguousarray(y.T, dtype=dtype)
-    G = D @ D.T
+    G = _gram(D)
     if tol is not None:
         max_k = X.shape[1]
         tol_ = float(tol)
@@ -278,7 +279,7 @@ def _encode_lars(X, dictionary, gram, cov, *, lasso, alpha, n_nonzero_coefs, pos
     n_samples = X.shape[0]
     n_components, n_features = dictionary.shape
     D = np.asarray(dictionary, dtype=np.float64)
-    G = D @ D.T if gram is None else _finite_float64(
+    G = _gram(D) if gram is None else _finite_float64(
         gram, "gram", (n_components, n_components))
     method = "lasso" if lasso else "lar"
     if cov is None:
@@ -492,7 +493,7 @@ def _encode_omp(X, dictionary, gram, cov, n_nonzero_coefs, n_jobs, parallel):
     dtype = X.dtype
     D = np.ascontiguousarray(dictionary, dtype=dtype)
     if gram is None:
-        G = D @ D.T
+        G = _gram(D)
     else:
         G = np.ascontiguousarray(gram, dtype=dtype)
     if cov is None:

@@ -289,3 +289,50 @@ def test_argmax_abs_bits_matches_numpy_first_max(n, dtype):
         j = _argmax_abs_bits(ai, mask)
         np.testing.assert_array_equal(alpha, before)  # read only
         assert j == int(np.argmax(np.abs(alpha)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(1, 3), (7, 5), (300, 17)])
+def test_gram_matches_numpy(rng, dtype, shape):
+    from sparsecode._jit import gram
+
+    D = rng.standard_normal(shape).astype(dtype)
+    G = gram(D)
+    assert G.dtype == dtype and G.flags.c_contiguous and G.shape == (shape[0], shape[0])
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(G, D @ D.T, rtol=rtol, atol=rtol * shape[1])
+    np.testing.assert_array_equal(G, G.T)  # each entry is one dot product either way
+    assert gram(np.zeros((0, 4), dtype)).shape == (0, 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_orthogonal_mp_out_buffer_is_overwritten_and_returned(rng, dtype):
+    X, D, _ = make_problem(rng, k=3)
+    X, D = X.astype(dtype), D.astype(dtype)
+    ref = orthogonal_mp(X, D, n_nonzero_coefs=4)
+    buf = np.full(ref.shape, np.nan, dtype=dtype)  # a dirty buffer: every entry rewritten
+    got = orthogonal_mp(X, D, n_nonzero_coefs=4, out=buf)
+    assert got is buf
+    np.testing.assert_array_equal(got, ref)
+    got, n_iter = orthogonal_mp(X, D, n_nonzero_coefs=4, out=buf, return_n_iter=True)
+    assert got is buf and n_iter.shape == (X.shape[0],)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_orthogonal_mp_out_bad_buffers(rng):
+    X, D, _ = make_problem(rng, k=3)
+    shape = (X.shape[0], D.shape[0])
+    with pytest.raises(TypeError, match="out must be a NumPy array"):
+        orthogonal_mp(X, D, n_nonzero_coefs=2, out=[[0.0]])
+    with pytest.raises(ValueError, match=r"out must have shape .* and dtype float64"):
+        orthogonal_mp(X, D, n_nonzero_coefs=2, out=np.zeros((shape[0] + 1, shape[1])))
+    with pytest.raises(ValueError, match=r"dtype float64 \(the codes'\), got .* float32"):
+        orthogonal_mp(X, D, n_nonzero_coefs=2, out=np.zeros(shape, np.float32))
+    with pytest.raises(ValueError, match="C-contiguous and writeable"):
+        orthogonal_mp(X, D, n_nonzero_coefs=2, out=np.zeros(shape[::-1]).T)
+    ro = np.zeros(shape)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="C-contiguous and writeable"):
+        orthogonal_mp(X, D, n_nonzero_coefs=2, out=ro)
+    with pytest.raises(ValueError, match="output='sparse'"):
+        orthogonal_mp(X, D, n_nonzero_coefs=2, out=np.zeros(shape), output="sparse")

@@ -131,7 +131,7 @@ def batch_omp_torch(X, D, G, max_k, tol, tol_first=True, block_size=None):
     """Batch-OMP of the rows of ``X`` over ``D`` (validated tensors, one dtype/device).
 
     ``G = D D^T``; ``max_k`` atoms at most; ``tol`` the squared-residual target or a
-    negative number for none; ``tol_first`` as in :func:`sparsecode.kernels.omp.omp_one`.
+    negative number for none; ``tol_first`` as in :func:`sparsecode.kernels.omp.omp_support`.
     Returns ``(codes, n_iter)``.
     """
     n = X.shape[0]

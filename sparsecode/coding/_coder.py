@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._jit import gram as _gram
 from ..backends import any_torch
 from ..base import BaseSparseEstimator
 from ..utils._dask import is_dask_array
@@ -210,7 +211,7 @@ class SparseCoder(BaseSparseEstimator):
             check_n_nonzero_coefs(self.n_nonzero_coefs, D.shape[0])
             G = None
         D = np.ascontiguousarray(D, dtype=dtype)
-        G = D @ D.T if G is None else G.astype(dtype, copy=False)
+        G = _gram(D) if G is None else G.astype(dtype, copy=False)
         return D, G
 
     def _check_backend(self):
@@ -267,7 +268,7 @@ class SparseCoder(BaseSparseEstimator):
         check_n_nonzero_coefs(self.n_nonzero_coefs, D.shape[0])
         self.components_ = D.copy()
         self.n_components_ = D.shape[0]
-        self._gram = D @ D.T
+        self._gram = _gram(D)
         return self
 
     def transform(self, X):

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._jit import num_threads, resolve_n_jobs
+from .._jit import gram as _gram
 from ..backends import any_torch
 from ..kernels.iht import cosamp_dense, niht_solve
 from ._fista import (
@@ -227,7 +228,7 @@ def cosamp(X, dictionary, *, n_nonzero_coefs=None, max_iter=100, tol=1e-6, n_job
     converged = np.zeros(n, dtype=bool)
     if n:
         with _blas_threads(n_jobs):
-            G = D64 @ D64.T
+            G = _gram(D64, n_jobs)
             # in blocks of _CHUNK rows, as the converting path of output="sparse" cuts
             # its chunks: one BLAS product per block in both, so the same codes (BLAS
             # may round a row differently inside products of other heights)

@@ -6,6 +6,7 @@ import numba
 import numpy as np
 
 from .._jit import blas_single_thread, num_threads
+from .._jit import gram as _gram
 from ..backends import any_torch
 from ..kernels.csr import chunk_partition
 from ..kernels.omp import batch_omp, batch_omp_fused, batch_omp_fused_slots
@@ -50,6 +51,7 @@ def orthogonal_mp(
     n_jobs=None,
     return_n_iter=False,
     output="dense",
+    out=None,
 ):
     r"""Sparse codes of many signals by Orthogonal Matching Pursuit (Batch-OMP).
 
@@ -93,6 +95,13 @@ def orthogonal_mp(
         memory holds the nonzeros only, never an ``(n_samples, n_components)`` array.
         The sparse codes have exactly the nonzeros (indices and values) of the dense
         ones, with sorted column indices.
+    out : ndarray of shape (n_samples, n_components), default=None
+        A C-contiguous array of the codes' dtype to write the dense codes into (every
+        entry is overwritten) and return, as NumPy's ``out=``. A pipeline coding batch
+        after batch can reuse one buffer: a fresh ``(n_samples, n_components)`` array
+        costs the first touch of all its pages, which on a virtual machine whose memory
+        was handed back to the host took up to half a second for 164 MB, longer than
+        the coding (see ``benchmarks/results/omp.md``).
 
     Returns
     -------
@@ -145,7 +154,7 @@ def orthogonal_mp(
     n_components, n_features = D.shape
     max_k, tol_ = _resolve_stopping(n_nonzero_coefs, tol, n_features, n_components)
     if gram is None:
-        G = D @ D.T
+        G = _gram(D, n_jobs)
     else:
         G = _as_float_array(gram, "gram", dtype=dtype)
         if G.shape != (n_components, n_components):
@@ -154,14 +163,34 @@ def orthogonal_mp(
                 f"({n_components}, {n_components}), got {G.shape}."
             )
     if output == "sparse":
+        if out is not None:
+            raise ValueError("out is for dense codes; it cannot be given with "
+                             "output='sparse'.")
         return _omp_sparse(X, D, G, max_k, tol_, True, n_jobs, return_n_iter)
-    return _omp_dense(X, D, G, max_k, tol_, True, n_jobs, return_n_iter)
+    out = _check_out(out, (X.shape[0], n_components), X.dtype)
+    return _omp_dense(X, D, G, max_k, tol_, True, n_jobs, return_n_iter, out=out)
 
 
-def _omp_dense(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter):
+def _check_out(out, shape, dtype):
+    """Validate a user's ``out=`` buffer (None passes through)."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array, got {type(out).__name__}.")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"out must have shape {shape} and dtype {np.dtype(dtype).name} "
+                         f"(the codes'), got shape {out.shape} and dtype {out.dtype.name}.")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be C-contiguous and writeable.")
+    return out
+
+
+def _omp_dense(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter, out=None):
     """Kernel call on validated, same-dtype, C-contiguous arrays."""
     n_samples = X.shape[0]
-    codes = np.zeros((n_samples, D.shape[0]), dtype=X.dtype)
+    # the kernel writes every entry of its rows (zeros included), each row while the
+    # thread coding it has it in cache: no separate zeroing pass
+    codes = np.empty((n_samples, D.shape[0]), dtype=X.dtype) if out is None else out
     n_iter = np.zeros(n_samples, dtype=np.int64)
     if n_samples:
         norms2 = np.einsum("ij,ij->i", X, X) if tol >= 0 else np.zeros(n_samples, X.dtype)
@@ -266,7 +295,7 @@ def orthogonal_mp_gram(
 
 
 def _omp_gram(G, cov, norms2, max_k, tol, tol_first, n_jobs, return_n_iter):
-    codes = np.zeros_like(cov)
+    codes = np.empty(cov.shape, dtype=cov.dtype)  # every entry written by the kernel
     n_iter = np.zeros(cov.shape[0], dtype=np.int64)
     if cov.shape[0]:
         with num_threads(n_jobs):

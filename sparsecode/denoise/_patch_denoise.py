@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .._jit import num_threads
+from .._jit import gram as _gram
 from ..coding import orthogonal_mp
 from ..image._dct import overcomplete_dct_dictionary
 from ..image.patches import (
@@ -248,7 +249,7 @@ def _remove_dc(P):
 def _make_coder(coder, D, tol, n_nonzero_coefs, n_jobs):
     """A function ``codes(X)`` over the fixed dictionary ``D``."""
     if coder is None:
-        G = D @ D.T
+        G = _gram(D)
         return lambda X: orthogonal_mp(
             X, D, n_nonzero_coefs=n_nonzero_coefs, tol=tol, gram=G, n_jobs=n_jobs
         )

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from .._jit import num_threads
+from .._jit import gram as _gram
 from ..kernels.dictionary import (
     codes_to_csc,
     csc_to_codes,
@@ -92,7 +93,7 @@ def learn_batch(
     bar = progress(max_iter, verbose, update)
     try:
         for it in range(max_iter):
-            G = D @ D.T
+            G = _gram(D)
             codes = run_coder(code_fn, X, D, G)
             if update == "mod":
                 A = np.zeros((n_components, n_components), dtype=dtype)

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._jit import gram as _gram
 from ..base import BaseSparseEstimator
 from ..utils._dask import check_dask_rows, is_dask_array, iter_row_blocks
 from ..utils._validation import check_random_state
@@ -69,10 +70,10 @@ class _DictionaryMixin:
         X = self._validate_X(X, reset=False)
         D = self.components_.astype(X.dtype, copy=False)
         if self.output == "sparse":
-            return run_coder_sparse(self.coder, X, D, D @ D.T,
+            return run_coder_sparse(self.coder, X, D, _gram(D),
                                     n_nonzero_coefs=self.n_nonzero_coefs, tol=self.tol,
                                     alpha=self.alpha, n_jobs=self.n_jobs)
-        return run_coder(self._coder(D.shape[0]), X, D, D @ D.T)
+        return run_coder(self._coder(D.shape[0]), X, D, _gram(D))
 
     @property
     def _n_features_out(self):

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from .._jit import blas_single_thread, num_threads
+from .._jit import gram as _gram
 from ..kernels.dictionary import online_update, sparse_residual, sparse_stats
 from ..utils._validation import check_positive_int, check_random_state, check_signals
 from ._common import (
@@ -105,7 +106,7 @@ def online_step(state, Xb, code_fn, *, batch_size, replace, duplicate_threshold,
 def _online_step(state, Xb, code_fn, *, replace, duplicate_threshold, n_jobs, forget_rate):
     D, A, B = state.D, state.A, state.B
     dtype = D.dtype
-    codes = run_coder(code_fn, Xb, D, D @ D.T)
+    codes = run_coder(code_fn, Xb, D, _gram(D))
     R = np.empty_like(Xb)
     with num_threads(n_jobs):
         sq_total = sparse_residual(Xb, codes, D, R)

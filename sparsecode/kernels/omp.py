@@ -176,6 +176,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
                     alpha[t] -= ck * x
         m += r
 
+
 @jit(fastmath=True)
 def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, ai,
                 mask, idx, c):
@@ -250,26 +251,6 @@ def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alp
     return k
 
 
-@jit
-def omp_one(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, ai, mask,
-            idx, c, codes, row):
-    """Batch-OMP for signal ``i``; writes its nonzeros into ``codes[row]`` (zeroed by
-    the caller).
-
-    Parameters are those of :func:`omp_support`, plus the dense output ``codes``
-    (n_rows, n_atoms) and its row ``row``.
-
-    Returns
-    -------
-    n_iter : number of selected atoms.
-    """
-    k = omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha,
-                    ai, mask, idx, c)
-    for m in range(k):
-        codes[row, idx[m]] = c[m]
-    return k
-
-
 @pjit
 def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter):
     """Batch-OMP over many signals, parallel over signals.
@@ -282,7 +263,8 @@ def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter):
     max_k : int, maximal number of atoms per signal (``<= n_atoms``).
     tol : float, squared residual target, negative for none.
     tol_first : bool, see :func:`omp_support`.
-    codes : (n_signals, n_atoms) zero-initialised output, C-contiguous.
+    codes : (n_signals, n_atoms) output, C-contiguous; every row is written (zeros
+        included), so it may be uninitialised (``np.empty``) or a reused buffer.
     n_iter : (n_signals,) int64 output, number of atoms selected per signal.
     """
     n, n_atoms = alpha0.shape
@@ -299,8 +281,13 @@ def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter):
         idx = np.empty(max(max_k, 1), dtype=np.int64)
         c = np.empty(max(max_k, 1), dtype=alpha0.dtype)
         for i in range(start, stop):
-            n_iter[i] = omp_one(alpha0, i, G, norms2[i], max_k, tol, tol_first, dep_eps,
-                                zero_eps, U, alpha, ai, mask, idx, c, codes, i)
+            k = omp_support(alpha0, i, G, norms2[i], max_k, tol, tol_first, dep_eps,
+                            zero_eps, U, alpha, ai, mask, idx, c)
+            for t in range(n_atoms):
+                codes[i, t] = 0.0
+            for m in range(k):
+                codes[i, idx[m]] = c[m]
+            n_iter[i] = k
 
 
 def batch_omp_reference(alpha0, G, norms2, max_k, tol, tol_first=True):
@@ -416,9 +403,13 @@ def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, n_blocks
             blk = a0[: e - s]
             np.dot(X[s:e], Dt, blk)
             for i in range(s, e):
-                n_iter[i] = omp_one(blk, i - s, G, norms2[i], max_k, tol, tol_first,
-                                    dep_eps, zero_eps, U, alpha, ai, mask, idx, c, codes,
-                                    i)
+                k = omp_support(blk, i - s, G, norms2[i], max_k, tol, tol_first, dep_eps,
+                                zero_eps, U, alpha, ai, mask, idx, c)
+                for t in range(n_atoms):
+                    codes[i, t] = 0.0
+                for m in range(k):
+                    codes[i, idx[m]] = c[m]
+                n_iter[i] = k
 
 
 @pjit
