@@ -157,3 +157,64 @@ def test_growable_network_batch_norm_stem():
     assert kinds == ["Unflatten", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d",
                      "ReLU", "MaxPool2d", "Flatten"]
     assert net.hidden.in_features == 6 * 16
+
+
+def _fit_quiet(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def test_refit_trains_the_selected_network_on_all_samples():
+    # random labels: only memorising a sample predicts it, so the held-out validation
+    # samples are predicted (near) right only if the refit trained on them too
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 10))
+    y = rng.integers(0, 4, 100)
+    kw = dict(target_accuracy=1.0, initial_units=24, units_per_step=8, max_units=32,
+              initial_density=1.0, epochs_per_step=30, random_state=0)
+    plain = _fit_quiet(GrowingNetworkClassifier(**kw), X, y)
+    refit = _fit_quiet(GrowingNetworkClassifier(**kw, refit=True, refit_epochs=150), X, y)
+    # the growth (the architecture selection) is the same ...
+    assert refit.history_ == plain.history_ and refit.n_units_ == plain.n_units_
+    assert len(plain.history_) == 2                  # it grew once (24 -> 32 units)
+    assert refit.validation_error_ == plain.validation_error_
+    for name in ("weight_mask", "bias_mask"):
+        assert torch.equal(getattr(refit.module_.hidden, name),
+                           getattr(plain.module_.hidden, name))
+    # ... its connectivity is kept, the weights are retrained, on every sample
+    mask = refit.module_.hidden.weight_mask
+    assert not torch.equal(refit.module_.hidden.weight, plain.module_.hidden.weight)
+    assert float(refit.module_.hidden.weight[mask == 0].abs().max()) == 0.0
+    assert refit.n_connections_ == plain.n_connections_
+    assert (plain.n_train_samples_, refit.n_train_samples_) == (80, 100)
+    assert refit.n_epochs_ == plain.n_epochs_ + 150
+    assert plain.n_epochs_ == plain.n_growth_epochs_ == 30 * len(plain.history_)
+    assert plain.score(X, y) <= 0.8 + 0.2 * 0.5    # it cannot know its 20 held-out labels
+    assert refit.score(X, y) >= 0.95
+
+
+def test_refit_is_not_worse_on_held_out_data():
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_iris(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.4, stratify=y, random_state=0)
+    kw = dict(target_accuracy=0.95, max_units=16, epochs_per_step=20, random_state=0)
+    plain = _fit_quiet(GrowingNetworkClassifier(**kw), Xtr, ytr)
+    refit = _fit_quiet(GrowingNetworkClassifier(**kw, refit=True), Xtr, ytr)
+    assert refit.n_epochs_ == plain.n_epochs_ + 20    # refit_epochs=None: epochs_per_step
+    assert refit.score(Xte, yte) >= plain.score(Xte, yte)
+    assert refit.score(Xte, yte) >= 0.9
+    # the regressor shares the option
+    Xs, ys = _sine()
+    reg = GrowingNetworkRegressor(target_error=0.1, max_units=16, refit=True,
+                                  refit_epochs=5, random_state=0).fit(Xs, ys)
+    assert reg.n_train_samples_ == 200 and reg.n_epochs_ == reg.n_growth_epochs_ + 5
+
+
+def test_refit_bad_parameters_raise():
+    X, y = _sine(50)
+    with pytest.raises(ValueError, match="refit_epochs"):
+        GrowingNetworkRegressor(refit=True, refit_epochs=0).fit(X, y)
+    with pytest.raises(ValueError, match="'refit' parameter"):
+        GrowingNetworkRegressor(refit="yes").fit(X, y)

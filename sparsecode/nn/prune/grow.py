@@ -15,7 +15,9 @@ The growth rule (error-driven, incremental):
 2. while the validation error is short of the target and fewer than ``max_units``
    units are active: add ``units_per_step`` units and grow connections, train again;
 3. target met: stop (then optionally prune); ``max_units`` reached first: stop with a
-   ``ConvergenceWarning`` and keep the model with the best validation error.
+   ``ConvergenceWarning`` and keep the model with the best validation error;
+4. optionally (``refit=True``) train the selected network, its units and connections
+   fixed, on all the training data, validation samples included.
 
 New units follow NeST's gradient-based growth (Dai, Yin & Jha 2019): the gradient of the
 loss with respect to a (non-existent) direct connection from input feature :math:`i` to
@@ -138,6 +140,8 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "refit": ["boolean"],
+        "refit_epochs": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "device": [str, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -149,7 +153,8 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                  max_prune_rounds=5, conv_channels=(), input_shape=None,
                  batch_norm=False, activation="relu", epochs_per_step=30,
                  learning_rate=1e-2, batch_size=64, validation_fraction=0.2,
-                 device="cpu", random_state=None, verbose=0, distributed="auto"):
+                 refit=False, refit_epochs=None, device="cpu", random_state=None,
+                 verbose=0, distributed="auto"):
         self.initial_units = initial_units
         self.units_per_step = units_per_step
         self.max_units = max_units
@@ -165,6 +170,8 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
+        self.refit = refit
+        self.refit_epochs = refit_epochs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -189,12 +196,15 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ growth steps
-    def _train(self, module, Xt, yt):
+    def _train(self, module, Xt, yt, epochs=None):
+        epochs = int(self.epochs_per_step if epochs is None else epochs)
+        self._n_epochs += epochs
+
         def loss_fn(m, xb, yb):
             return self._output_loss(m(xb), yb)
 
         trainer = Trainer(loss_fn, learning_rate=self.learning_rate,
-                          batch_size=self.batch_size, max_iter=self.epochs_per_step,
+                          batch_size=self.batch_size, max_iter=epochs,
                           device=self._resolve_device(), generator=self._gen,
                           verbose=0, desc=type(self).__name__,
                           distributed=self.distributed)
@@ -327,6 +337,7 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                 cols = torch.randperm(n_in, generator=self._gen)[:m]
                 self._conn[u, cols.to(device)] = True
             _set_masks(module, self._unit, self._conn)
+            self._n_epochs = 0
             self._train(module, Xtr, Ytr)
             history, best = [], None
             converged = False
@@ -377,15 +388,29 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                         self._unit, self._conn = saved[1], saved[2]
                         break
             _set_masks(module, self._unit, self._conn)
+            # the growth decision is made: its validation error is the selection value
+            val_error = self._val_error(module, Xv, Yv)
+            growth_epochs = self._n_epochs
+            if self.refit:
+                # like scikit-learn's refit: the selected architecture (active units and
+                # connections, fixed) trained further on all the data, validation included
+                refit_epochs = (self.epochs_per_step if self.refit_epochs is None
+                                else self.refit_epochs)
+                self._train(module, Xt, Yt, epochs=refit_epochs)
+                self.n_train_samples_ = int(n_samples)
+            else:
+                self.n_train_samples_ = int(n_samples - n_val)
             module.eval()
+        self.validation_error_ = val_error
+        self.n_growth_epochs_ = int(growth_epochs)
+        self.n_epochs_ = int(self._n_epochs)
         self.history_ = history
         self.converged_ = converged
         self.n_units_ = int(self._unit.sum())
         self.n_connections_ = int((self._conn & self._unit[:, None]).sum())
         self.n_params_ = self._count_params(module)
-        self.validation_error_ = self._val_error(module, Xv, Yv)
         self.n_iter_ = len(history)
-        del self._gen
+        del self._gen, self._n_epochs
         return self
 
     @torch.no_grad()
@@ -485,6 +510,17 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
     learning_rate : float, default=1e-2
     batch_size : int, default=64
     validation_fraction : float, default=0.2
+        Fraction of the training data held out for the growth (and prune) decisions.
+    refit : bool, default=False
+        After growth (and pruning) has stopped, train the selected network -- its
+        active units and connections fixed, warm-started from the grown weights -- for
+        ``refit_epochs`` more epochs on *all* the data given to ``fit``, the held-out
+        validation samples included (like scikit-learn's ``refit`` in a search: the
+        validation split chooses the architecture, the final model uses every sample).
+        ``validation_error_`` stays the error of the selected network before the refit
+        (after it, those samples are training data).
+    refit_epochs : int or None, default=None
+        Epochs of the refit; ``None``: ``epochs_per_step``.
     device : str, default="cpu"
     random_state : int, RandomState or None
     verbose : int, default=0
@@ -503,6 +539,13 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
     converged_ : bool
         Whether the target was met.
     validation_error_ : float
+        Validation error of the selected network (before the refit, if any).
+    n_train_samples_ : int
+        Samples the final weights were trained on: all of them with ``refit``, else the
+        ``1 - validation_fraction`` share.
+    n_growth_epochs_, n_epochs_ : int
+        Training epochs of the growth and prune steps (over the training share), and of
+        the whole fit (the refit's epochs over all the samples included).
     history_ : list of dict
         ``n_units``, ``n_connections``, ``val_error`` after every growth step.
     n_iter_ : int
@@ -529,8 +572,9 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
                  max_units=64, initial_density=0.5, grow_connections=0.1,
                  prune_fraction=0.0, max_prune_rounds=5, conv_channels=(),
                  input_shape=None, batch_norm=False, activation="relu", epochs_per_step=30,
-                 learning_rate=1e-2, batch_size=64, validation_fraction=0.2, device="cpu",
-                 random_state=None, verbose=0, distributed="auto"):
+                 learning_rate=1e-2, batch_size=64, validation_fraction=0.2, refit=False,
+                 refit_epochs=None, device="cpu", random_state=None, verbose=0,
+                 distributed="auto"):
         super().__init__(
             initial_units=initial_units, units_per_step=units_per_step,
             max_units=max_units, initial_density=initial_density,
@@ -538,8 +582,9 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
             max_prune_rounds=max_prune_rounds, conv_channels=conv_channels,
             input_shape=input_shape, batch_norm=batch_norm, activation=activation,
             epochs_per_step=epochs_per_step, learning_rate=learning_rate,
-            batch_size=batch_size, validation_fraction=validation_fraction, device=device,
-            random_state=random_state, verbose=verbose, distributed=distributed)
+            batch_size=batch_size, validation_fraction=validation_fraction, refit=refit,
+            refit_epochs=refit_epochs, device=device, random_state=random_state,
+            verbose=verbose, distributed=distributed)
         self.target_error = target_error
 
     def __sklearn_tags__(self):
@@ -652,8 +697,9 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
                  max_units=64, initial_density=0.5, grow_connections=0.1,
                  prune_fraction=0.0, max_prune_rounds=5, conv_channels=(),
                  input_shape=None, batch_norm=False, activation="relu", epochs_per_step=30,
-                 learning_rate=1e-2, batch_size=64, validation_fraction=0.2, device="cpu",
-                 random_state=None, verbose=0, distributed="auto"):
+                 learning_rate=1e-2, batch_size=64, validation_fraction=0.2, refit=False,
+                 refit_epochs=None, device="cpu", random_state=None, verbose=0,
+                 distributed="auto"):
         super().__init__(
             initial_units=initial_units, units_per_step=units_per_step,
             max_units=max_units, initial_density=initial_density,
@@ -661,8 +707,9 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
             max_prune_rounds=max_prune_rounds, conv_channels=conv_channels,
             input_shape=input_shape, batch_norm=batch_norm, activation=activation,
             epochs_per_step=epochs_per_step, learning_rate=learning_rate,
-            batch_size=batch_size, validation_fraction=validation_fraction, device=device,
-            random_state=random_state, verbose=verbose, distributed=distributed)
+            batch_size=batch_size, validation_fraction=validation_fraction, refit=refit,
+            refit_epochs=refit_epochs, device=device, random_state=random_state,
+            verbose=verbose, distributed=distributed)
         self.target_accuracy = target_accuracy
 
     def __sklearn_tags__(self):
