@@ -108,11 +108,11 @@ def write_report(path, cache, images, sigmas, commands):
         "",
         "- Commands (passes, in order): " + "; ".join(f"`{c}`" for c in commands),
         f"- Written: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
-        f"- Machine: {platform.platform()}, {os.cpu_count()} CPUs, **shared with other "
-        "engineers' jobs and heavily loaded** (load averages of 6-15 on 2 cores during "
-        "the runs: see the per-pass loads below); all timings are wall seconds under that "
-        "load, single-threaded (torch 1 thread, BM3D and Numba as they come), and not "
-        "comparable across passes.",
+        f"- Machine: {platform.platform()}, {os.cpu_count()} CPUs, shared with other "
+        "engineers' jobs: the load differed from pass to pass (the per-pass load averages "
+        "below; the first passes ran at 6-17 on 2 cores); all timings are wall seconds "
+        "under that load, single-threaded (torch 1 thread, BM3D and Numba as they come), "
+        "and not comparable across passes.",
         "- Loads: " + "; ".join(cache.get("loads", [])),
         "- Noise: `default_rng([0, 100*sigma, image_index])`, not clipped; outputs clipped "
         "to [0, 255]; PSNR (peak 255) and SSIM (scikit-image, 7x7) on float outputs.",
@@ -170,8 +170,9 @@ def write_report(path, cache, images, sigmas, commands):
                     f"{LABEL[m]} {mean_of(m, 'psnr') - mean_of('bm3d', 'psnr'):+.2f} dB"
                     for m in have if m != "bm3d") + ".")
         lines.append("")
-    lines += ["Rows marked — were not run (the 512x512 images 08-12 did not fit the time "
-              "left on the loaded machine).", ""]
+    if any(f"{m}|{sigma:g}|{n}" not in rows for m in ALL for sigma in sigmas
+           for n in images):
+        lines += ["Rows marked — were not run.", ""]
     if cache.get("time512"):
         t = cache["time512"]
         lines += ["## 512x512", "",
