@@ -179,19 +179,25 @@ def num_threads(n_jobs):
 
 
 def gram(D, n_jobs=None):
-    """``D @ D.T`` for a C-contiguous float ``D`` (n_components, n_features), computed
-    on Numba's threads without waking BLAS's own thread pool (see
-    :mod:`sparsecode.kernels.gram`); the result is C-contiguous, in ``D``'s dtype.
-    """
-    from .kernels.gram import gram_blocks
+    """``D @ D.T`` for a float ``D`` (n_components, n_features), C-contiguous, in
+    ``D``'s dtype, computed without waking BLAS's thread pool when it is small.
 
+    NumPy hands ``D @ D.T`` to BLAS (``syrk``, exactly symmetric), whose threads then keep
+    spinning for a while after it returns; a parallel Numba kernel started in that window
+    shares the cores with them. On the 2-core benchmark machine Batch-OMP on 100,000
+    signals (64x256) took 173 ms right after forming its Gram matrix that way and 128 ms
+    with it formed on one BLAS thread. Products up to :data:`GRAM_SINGLE_THREAD_WORK`
+    multiply-adds (a 4096-atom Gram of 64-dimensional signals, a few tens of ms on one
+    core) therefore run on one BLAS thread; larger ones on all of them. ``n_jobs`` is
+    accepted for symmetry with the coders (BLAS chooses its own threads above the limit).
+    """
     D = np.ascontiguousarray(D)
-    n = D.shape[0]
-    G = np.empty((n, n), dtype=D.dtype)
-    if n == 0:
-        return G
-    Dt = np.ascontiguousarray(D.T)
-    with blas_single_thread(), num_threads(n_jobs):
-        n_blocks = min(n, 4 * numba.get_num_threads())
-        gram_blocks(D, Dt, G, n_blocks)
-    return G
+    n, m = D.shape
+    with blas_single_thread(0 if n * n * m // 2 <= GRAM_SINGLE_THREAD_WORK
+                            else SMALL_BLAS_WORK + 1):
+        G = D @ D.T
+    return np.ascontiguousarray(G)
+
+
+#: Multiply-adds up to which :func:`gram` runs on one BLAS thread.
+GRAM_SINGLE_THREAD_WORK = 1 << 30
