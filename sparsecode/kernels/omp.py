@@ -62,7 +62,7 @@ def _abs_bits_py(a):
     return a.view(np.int32), np.int32(0x7FFFFFFF)
 
 
-@jit(fastmath=True)
+@jit
 def _argmax_abs_bits(ai, mask):
     """First index of the largest ``|alpha|``, given ``ai = alpha.view(int)``.
 
@@ -84,7 +84,11 @@ def _argmax_abs_bits(ai, mask):
     return j
 
 
-@jit(fastmath=True)
+# No fastmath in this module: with it, LLVM contracted and reassociated the row updates
+# differently in the dense and the slot kernels that inline them, and their codes
+# differed in the last bits (caught by the sparse-equals-dense tests on a fresh install);
+# the loops vectorise without it (no float reductions) and ran as fast.
+@jit
 def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
     """``U[k] = (G[j] - sum_{m<k} U[m, j] U[m]) * inv_d`` and ``alpha -= ck * U[k]``.
 
@@ -177,7 +181,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
         m += r
 
 
-@jit(fastmath=True)
+@jit
 def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alpha, ai,
                 mask, idx, c):
     """Batch-OMP for signal ``i``; leaves its support in ``idx[:k]`` and code in ``c[:k]``.
