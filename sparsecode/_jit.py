@@ -178,7 +178,7 @@ def num_threads(n_jobs):
         numba.set_num_threads(previous)
 
 
-def gram(D, n_jobs=None):
+def gram(D):
     """``D @ D.T`` for a float ``D`` (n_components, n_features), C-contiguous, in
     ``D``'s dtype, computed without waking BLAS's thread pool when it is small.
 
@@ -188,8 +188,7 @@ def gram(D, n_jobs=None):
     signals (64x256) took 173 ms right after forming its Gram matrix that way and 128 ms
     with it formed on one BLAS thread. Products up to :data:`GRAM_SINGLE_THREAD_WORK`
     multiply-adds (a 4096-atom Gram of 64-dimensional signals, a few tens of ms on one
-    core) therefore run on one BLAS thread; larger ones on all of them. ``n_jobs`` is
-    accepted for symmetry with the coders (BLAS chooses its own threads above the limit).
+    core) therefore run on one BLAS thread; larger ones on all of them.
     """
     D = np.ascontiguousarray(D)
     n, m = D.shape

@@ -228,7 +228,7 @@ def cosamp(X, dictionary, *, n_nonzero_coefs=None, max_iter=100, tol=1e-6, n_job
     converged = np.zeros(n, dtype=bool)
     if n:
         with _blas_threads(n_jobs):
-            G = _gram(D64, n_jobs)
+            G = _gram(D64)
             # in blocks of _CHUNK rows, as the converting path of output="sparse" cuts
             # its chunks: one BLAS product per block in both, so the same codes (BLAS
             # may round a row differently inside products of other heights)

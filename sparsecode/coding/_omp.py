@@ -154,7 +154,7 @@ def orthogonal_mp(
     n_components, n_features = D.shape
     max_k, tol_ = _resolve_stopping(n_nonzero_coefs, tol, n_features, n_components)
     if gram is None:
-        G = _gram(D, n_jobs)
+        G = _gram(D)
     else:
         G = _as_float_array(gram, "gram", dtype=dtype)
         if G.shape != (n_components, n_components):

@@ -255,6 +255,16 @@ def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alp
     return k
 
 
+@jit
+def _write_row(codes, i, idx, c, k):
+    """Row ``i`` of the dense codes: zeros, then ``c[:k]`` at the atoms ``idx[:k]`` (every
+    entry written, so ``codes`` may be uninitialised or a reused buffer)."""
+    for t in range(codes.shape[1]):
+        codes[i, t] = 0.0
+    for m in range(k):
+        codes[i, idx[m]] = c[m]
+
+
 @pjit
 def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter):
     """Batch-OMP over many signals, parallel over signals.
@@ -287,10 +297,7 @@ def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter):
         for i in range(start, stop):
             k = omp_support(alpha0, i, G, norms2[i], max_k, tol, tol_first, dep_eps,
                             zero_eps, U, alpha, ai, mask, idx, c)
-            for t in range(n_atoms):
-                codes[i, t] = 0.0
-            for m in range(k):
-                codes[i, idx[m]] = c[m]
+            _write_row(codes, i, idx, c, k)
             n_iter[i] = k
 
 
@@ -409,10 +416,7 @@ def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, n_blocks
             for i in range(s, e):
                 k = omp_support(blk, i - s, G, norms2[i], max_k, tol, tol_first, dep_eps,
                                 zero_eps, U, alpha, ai, mask, idx, c)
-                for t in range(n_atoms):
-                    codes[i, t] = 0.0
-                for m in range(k):
-                    codes[i, idx[m]] = c[m]
+                _write_row(codes, i, idx, c, k)
                 n_iter[i] = k
 
 
