@@ -311,7 +311,10 @@ def test_orthogonal_mp_out_buffer_is_overwritten_and_returned(rng, dtype):
     X, D = X.astype(dtype), D.astype(dtype)
     ref = orthogonal_mp(X, D, n_nonzero_coefs=4)
     buf = np.full(ref.shape, np.nan, dtype=dtype)  # a dirty buffer: every entry rewritten
+    X0, D0 = X.copy(), D.copy()
     got = orthogonal_mp(X, D, n_nonzero_coefs=4, out=buf)
+    np.testing.assert_array_equal(X, X0)  # the inputs are not touched
+    np.testing.assert_array_equal(D, D0)
     assert got is buf
     np.testing.assert_array_equal(got, ref)
     got, n_iter = orthogonal_mp(X, D, n_nonzero_coefs=4, out=buf, return_n_iter=True)
@@ -336,3 +339,8 @@ def test_orthogonal_mp_out_bad_buffers(rng):
         orthogonal_mp(X, D, n_nonzero_coefs=2, out=ro)
     with pytest.raises(ValueError, match="output='sparse'"):
         orthogonal_mp(X, D, n_nonzero_coefs=2, out=np.zeros(shape), output="sparse")
+    # a rejected buffer is left as it was
+    keep = np.full((shape[0] + 1, shape[1]), 7.0)
+    with pytest.raises(ValueError, match="out must have shape"):
+        orthogonal_mp(X, D, n_nonzero_coefs=2, out=keep)
+    assert (keep == 7.0).all()
