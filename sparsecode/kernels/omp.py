@@ -234,17 +234,22 @@ def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alp
         # convert element by element (float32 was slower than float64)
         inv_d = alpha.dtype.type(1.0 / math.sqrt(d2))
         ck = alpha[j] * inv_d
-        _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck)
-        alpha[j] = 0.0  # orthogonal to the residual; never selected again
+        rn2 -= ck * ck
         idx[k] = j
         c[k] = ck
-        rn2 -= ck * ck
-        k += 1
-        if tol >= 0.0 and rn2 <= tol:
+        if k + 1 == max_k or (tol >= 0.0 and rn2 <= tol):
+            # The last atom: its row of U and the correlations after it are never read
+            # (no atom follows), only the Cholesky diagonal L[k, k] = sqrt(d2) that the
+            # back-substitution divides by. Skipping the row update saves k of the
+            # k (k + 1) / 2 row passes of a signal (an eighth at k = 16, all at k = 1).
+            U[k, j] = d2 * inv_d
+            k += 1
             break
-        if k < max_k:
-            j = _argmax_abs_bits(ai, mask)
-            best = abs(alpha[j])
+        _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck)
+        alpha[j] = 0.0  # orthogonal to the residual; never selected again
+        k += 1
+        j = _argmax_abs_bits(ai, mask)
+        best = abs(alpha[j])
     # Back-substitution L^T gamma = c, with L[r, m] = U[m, idx[r]], L[m, m] = U[m, idx[m]];
     # gamma[m] replaces c[m] (only c[m] and gamma[r > m] are read at step m).
     for m in range(k - 1, -1, -1):
