@@ -626,20 +626,30 @@ def main(argv=None):
         v = [float(x) for x in v]
         return statistics.fmean(v), (statistics.stdev(v) if len(v) > 1 else float("nan"))
 
+    def n_correct(rs):
+        # every split's test set has len(yte) images: the mean accuracy is compared
+        # exactly, as a count of correctly classified test images (a float mean of
+        # float32 accuracies would decide a tie by rounding)
+        return sum(round(r["acc"] * len(yte)) for r in rs)
+
     dense_cv = by_model["dense"]
     dm, _ = mean_std(r["acc"] for r in dense_cv)
+    dk = n_correct(dense_cv)
     for m in cv_models[1:]:
         rs = by_model[m]
         gm, _ = mean_std(r["acc"] for r in rs)
+        gk = n_correct(rs)
         ratio = max(r["params"] / q["params"] for r, q in zip(rs, dense_cv))
         diffs = [r["acc"] - q["acc"] for r, q in zip(rs, dense_cv)]
         dmean, dstd = mean_std(diffs)
         lines.append(
             f"- {m} reaches the dense accuracy with ≤ 50 % of its parameters (mean test "
             f"accuracy over the same {n_splits} splits ≥ the dense one's, and ≤ 50 % of "
-            f"the dense parameters on every split): {100 * gm:.2f} % vs {100 * dm:.2f} %, "
+            f"the dense parameters on every split): {100 * gm:.2f} % vs {100 * dm:.2f} % "
+            f"({gk} vs {dk} of {len(yte) * n_splits} test images right), "
             f"at most {100 * ratio:.1f} % of the parameters "
-            f"({ok(gm >= dm and ratio <= 0.5)}); paired difference per split "
+            f"({ok(gk >= dk and ratio <= 0.5)}"
+            f"{', a tie' if gk == dk else ''}); paired difference per split "
             f"{100 * dmean:+.2f} ± {100 * dstd:.2f} points, grown ≥ dense on "
             f"{sum(x >= 0 for x in diffs)} of {len(diffs)} splits")
     for g in grown:
