@@ -1,5 +1,6 @@
 """Growing sparse networks (sparsecode.nn.prune.grow)."""
 
+import itertools
 import pickle
 import warnings
 
@@ -218,3 +219,125 @@ def test_refit_bad_parameters_raise():
         GrowingNetworkRegressor(refit=True, refit_epochs=0).fit(X, y)
     with pytest.raises(ValueError, match="'refit' parameter"):
         GrowingNetworkRegressor(refit="yes").fit(X, y)
+
+
+# --------------------------------------------------------------------------- selection,
+# learning-rate schedule, dropout
+def test_selection_by_loss_keeps_the_lowest_validation_loss_past_the_target():
+    X, y = load_iris(return_X_y=True)
+    kw = {"target_accuracy": 0.9, "max_units": 12, "units_per_step": 2,
+          "epochs_per_step": 10, "random_state": 0}
+    first = GrowingNetworkClassifier(**kw).fit(X, y)
+    by_loss = _fit_quiet(GrowingNetworkClassifier(**kw, selection="loss"), X, y)
+    # "first" stops at the first network meeting the target; "loss" grows to capacity
+    assert first.converged_ and first.history_[-1]["n_units"] < 12
+    assert [h["n_units"] for h in by_loss.history_] == list(range(2, 13, 2))
+    assert by_loss.history_[:len(first.history_)] == first.history_  # same path so far
+    losses = [h["val_loss"] for h in by_loss.history_]
+    k = int(np.argmin(losses))
+    kept = by_loss.history_[k]
+    assert by_loss.n_units_ == kept["n_units"]
+    assert by_loss.n_connections_ == kept["n_connections"]
+    assert by_loss.validation_error_ == pytest.approx(kept["val_error"], abs=1e-12)
+    assert by_loss.converged_ == (1 - kept["val_error"] >= 0.9 - 1e-12)
+    # val_loss is the cross-entropy of the held-out samples: recompute it for the kept
+    # network from a grower stopped there (same seed, same path)
+    again = _fit_quiet(GrowingNetworkClassifier(**{**kw, "max_units": kept["n_units"]},
+                                                selection="loss"), X, y)
+    assert again.history_[-1]["val_loss"] == pytest.approx(kept["val_loss"], rel=1e-6)
+
+
+def test_selection_by_loss_patience_stops_the_growth():
+    X, y = load_iris(return_X_y=True)
+    kw = {"target_accuracy": 0.9, "max_units": 40, "units_per_step": 2,
+          "epochs_per_step": 5, "selection": "loss", "random_state": 0}
+    full = _fit_quiet(GrowingNetworkClassifier(**kw), X, y)
+    est = _fit_quiet(GrowingNetworkClassifier(**kw, n_iter_no_change=2), X, y)
+    losses = [h["val_loss"] for h in est.history_]
+    assert est.history_ == full.history_[:len(est.history_)]
+    best = int(np.argmin(losses))
+    # stopped by patience, before the capacity: 2 steps without a new minimum
+    assert est.history_[-1]["n_units"] < 40 and len(full.history_) > len(est.history_)
+    assert len(losses) - 1 - best == 2
+    assert est.n_units_ == est.history_[best]["n_units"]
+    assert all(losses[i] >= min(losses[:i]) for i in range(best + 1, len(losses)))
+
+
+def test_selection_by_loss_not_met_warns_and_prunes_only_when_met():
+    X, y = _sine()
+    with pytest.warns(ConvergenceWarning, match="network of lowest validation loss"):
+        est = GrowingNetworkRegressor(target_error=1e-6, max_units=6, epochs_per_step=5,
+                                      selection="loss", prune_fraction=0.3,
+                                      random_state=0).fit(X, y)
+    assert not est.converged_
+    assert not any(h.get("pruned") for h in est.history_)
+    losses = [h["val_loss"] for h in est.history_]
+    assert est.n_units_ == est.history_[int(np.argmin(losses))]["n_units"]
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero():
+    from sparsecode.nn.prune.grow import _CosineLR
+
+    net = torch.nn.Linear(3, 1)
+    seen = []
+
+    class Spy:
+        def after_step(self, trainer):
+            seen.append(trainer.optimizer.param_groups[0]["lr"])
+
+    X = torch.randn(40, 3)
+    Trainer(lambda m, xb: m(xb).pow(2).mean(), learning_rate=0.1, batch_size=10,
+            max_iter=3, callbacks=[_CosineLR(0.1, 12), Spy()]).fit(net, X)
+    assert len(seen) == 12
+    assert seen[0] == pytest.approx(0.1)
+    assert all(a > b for a, b in itertools.pairwise(seen))    # strictly decreasing
+    assert seen[6] == pytest.approx(0.05)                      # half-way: half the rate
+    assert seen[-1] == pytest.approx(0.05 * (1 + np.cos(np.pi * 11 / 12)))
+    # the estimators use it in every training run; the constant schedule is unchanged
+    Xs, ys = _sine()
+    kw = {"target_error": 0.1, "max_units": 16, "random_state": 0}
+    const = GrowingNetworkRegressor(**kw).fit(Xs, ys)
+    const2 = GrowingNetworkRegressor(**kw, lr_schedule="constant").fit(Xs, ys)
+    cos = GrowingNetworkRegressor(**kw, lr_schedule="cosine").fit(Xs, ys)
+    assert const.history_ == const2.history_
+    assert cos.history_ != const.history_
+    assert cos.converged_ and cos.validation_error_ <= 0.1
+
+
+def test_dropout_layer_is_trained_with_and_exported_as_the_identity():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:400] / 16.0
+    y = y[:400]
+    est = _fit_quiet(GrowingNetworkClassifier(
+        target_accuracy=0.9, max_units=8, units_per_step=4, epochs_per_step=3,
+        conv_channels=(4,), input_shape=(1, 8, 8), dropout=0.3, random_state=0), X, y)
+    names = [n for n, _ in est.module_.named_children()]
+    assert names == ["stem", "hidden", "act", "drop", "out"]
+    assert isinstance(est.module_.drop, torch.nn.Dropout) and est.module_.drop.p == 0.3
+    assert np.array_equal(est.predict(X), est.predict(X))    # identity at inference
+    small = export_sparse(est.module_, unstructured="never")
+    assert small.hidden.out_features == est.n_units_
+    Xt = torch.as_tensor((X - est._x_mean_t.numpy()) / est._x_scale_t.numpy())
+    with torch.no_grad():
+        assert torch.allclose(small(Xt), est.module_.eval()(Xt), atol=1e-5)
+    assert np.array_equal(np.argmax(est.predict_proba(X), 1),
+                          np.searchsorted(est.classes_, est.predict(X)))
+    # no dropout: no layer
+    assert "drop" not in dict(build_growable_network(4, 2, 3).named_children())
+    assert isinstance(build_growable_network(4, 2, 3, dropout=0.5).drop, torch.nn.Dropout)
+
+
+def test_selection_schedule_dropout_bad_parameters_raise():
+    X, y = _sine(50)
+    with pytest.raises(ValueError, match="selection"):
+        GrowingNetworkRegressor(selection="best").fit(X, y)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        GrowingNetworkRegressor(lr_schedule="step").fit(X, y)
+    with pytest.raises(ValueError, match="dropout"):
+        GrowingNetworkRegressor(dropout=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        GrowingNetworkRegressor(n_iter_no_change=0).fit(X, y)
+    with pytest.raises(ValueError, match="dropout must be in"):
+        build_growable_network(4, 2, 3, dropout=-0.1)

@@ -72,13 +72,17 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
 def build_growable_network(n_features, n_outputs, max_units, *, conv_channels=(),
-                           input_shape=None, activation="relu", batch_norm=False):
-    """The growable network: ``stem -> hidden (max_units) -> act -> out``.
+                           input_shape=None, activation="relu", batch_norm=False,
+                           dropout=0.0):
+    """The growable network: ``stem -> hidden (max_units) -> act [-> drop] -> out``.
 
     ``stem`` is ``nn.Identity`` or, with ``conv_channels``, ``Unflatten(input_shape)``,
     3x3 convolutions (each followed by a ``BatchNorm2d`` when ``batch_norm``) with ReLU,
-    a 2x2 max-pooling and a flatten.
+    a 2x2 max-pooling and a flatten. ``dropout > 0`` adds ``drop``, an ``nn.Dropout``
+    on the hidden activations (training only; the identity in evaluation mode).
     """
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
     layers = OrderedDict()
     if conv_channels:
         if input_shape is None or len(input_shape) != 3:
@@ -105,6 +109,8 @@ def build_growable_network(n_features, n_outputs, max_units, *, conv_channels=()
         n_hidden_in = n_features
     layers["hidden"] = nn.Linear(n_hidden_in, max_units)
     layers["act"] = _ACTIVATIONS[activation]()
+    if dropout > 0:
+        layers["drop"] = nn.Dropout(float(dropout))
     layers["out"] = nn.Linear(max_units, n_outputs)
     return nn.Sequential(layers)
 
@@ -119,6 +125,21 @@ def _set_masks(net, unit, conn):
         orig, m = getattr(sub, name + "_orig"), getattr(sub, name + "_mask")
         orig.mul_(m)
         setattr(sub, name, orig * m)
+
+
+class _CosineLR:
+    """Trainer callback: cosine decay of the learning rate from ``lr`` to 0 over
+    ``n_steps`` optimizer steps (one half period, Loshchilov & Hutter's SGDR without
+    restarts within a training run)."""
+
+    def __init__(self, lr, n_steps):
+        self.lr, self.n_steps = float(lr), max(1, int(n_steps))
+
+    def before_step(self, trainer):
+        t = min(trainer.step, self.n_steps)
+        lr = 0.5 * self.lr * (1.0 + math.cos(math.pi * t / self.n_steps))
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = lr
 
 
 class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
@@ -138,8 +159,12 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         "activation": [StrOptions(set(_ACTIVATIONS))],
         "epochs_per_step": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "selection": [StrOptions({"first", "loss"})],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "refit": ["boolean"],
         "refit_epochs": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "device": [str, None],
@@ -152,7 +177,8 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                  initial_density=0.5, grow_connections=0.1, prune_fraction=0.0,
                  max_prune_rounds=5, conv_channels=(), input_shape=None,
                  batch_norm=False, activation="relu", epochs_per_step=30,
-                 learning_rate=1e-2, batch_size=64, validation_fraction=0.2,
+                 learning_rate=1e-2, lr_schedule="constant", dropout=0.0, batch_size=64,
+                 validation_fraction=0.2, selection="first", n_iter_no_change=None,
                  refit=False, refit_epochs=None, device="cpu", random_state=None,
                  verbose=0, distributed="auto"):
         self.initial_units = initial_units
@@ -168,8 +194,12 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         self.activation = activation
         self.epochs_per_step = epochs_per_step
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.dropout = dropout
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
+        self.selection = selection
+        self.n_iter_no_change = n_iter_no_change
         self.refit = refit
         self.refit_epochs = refit_epochs
         self.device = device
@@ -195,6 +225,14 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
     def _target_met(self, err):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @torch.no_grad()
+    def _val_loss(self, module, Xv, Yv):
+        """The training loss on the validation samples (evaluation mode)."""
+        module.eval()
+        loss = float(self._output_loss(module(Xv), Yv))
+        module.train()
+        return loss
+
     # ------------------------------------------------------------------ growth steps
     def _train(self, module, Xt, yt, epochs=None):
         epochs = int(self.epochs_per_step if epochs is None else epochs)
@@ -203,11 +241,15 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
         def loss_fn(m, xb, yb):
             return self._output_loss(m(xb), yb)
 
+        callbacks = ()
+        if self.lr_schedule == "cosine":
+            n_steps = epochs * math.ceil(Xt.shape[0] / int(self.batch_size))
+            callbacks = (_CosineLR(self.learning_rate, n_steps),)
         trainer = Trainer(loss_fn, learning_rate=self.learning_rate,
                           batch_size=self.batch_size, max_iter=epochs,
                           device=self._resolve_device(), generator=self._gen,
                           verbose=0, desc=type(self).__name__,
-                          distributed=self.distributed)
+                          distributed=self.distributed, callbacks=callbacks)
         trainer.fit(module, Xt, yt)
         _set_masks(module, self._unit, self._conn)
 
@@ -312,7 +354,8 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                 dtype=X.dtype, n_features=n_features, n_outputs=self._n_outputs,
                 max_units=int(self.max_units), conv_channels=tuple(self.conv_channels),
                 input_shape=None if self.input_shape is None else tuple(self.input_shape),
-                activation=self.activation, batch_norm=bool(self.batch_norm))
+                activation=self.activation, batch_norm=bool(self.batch_norm),
+                dropout=float(self.dropout))
             dtype = self._module_torch_dtype
             Xt = torch.as_tensor(np.array(X, copy=True), dtype=dtype).to(device)
             Xt = (Xt - self._x_mean_t) / self._x_scale_t
@@ -341,19 +384,29 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
             self._train(module, Xtr, Ytr)
             history, best = [], None
             converged = False
+            by_loss = self.selection == "loss"
+            patience = self.n_iter_no_change
+            stale = 0
             while True:
                 err = self._val_error(module, Xv, Yv)
+                vloss = self._val_loss(module, Xv, Yv)
                 rec = {"step": len(history), "n_units": int(self._unit.sum()),
                        "n_connections": int((self._conn & self._unit[:, None]).sum()),
-                       "val_error": err}
+                       "val_error": err, "val_loss": vloss}
                 history.append(rec)
                 if self.verbose:
                     print(f"[{type(self).__name__}] {rec}")
-                if best is None or err < best[0]:
-                    best = (err, copy.deepcopy(module.state_dict()), self._unit.clone(),
-                            self._conn.clone())
-                if self._target_met(err):
+                key = vloss if by_loss else err
+                if best is None or key < best[0]:
+                    best = (key, copy.deepcopy(module.state_dict()), self._unit.clone(),
+                            self._conn.clone(), err)
+                    stale = 0
+                else:
+                    stale += 1
+                if not by_loss and self._target_met(err):
                     converged = True
+                    break
+                if by_loss and patience is not None and stale >= patience:
                     break
                 n_units = int(self._unit.sum())
                 if n_units >= self.max_units:
@@ -362,16 +415,26 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                                                       int(self.max_units) - n_units))
                 self._grow_connections(module, Xtr, Ytr)
                 self._train(module, Xtr, Ytr)
+            if by_loss:
+                # the network of lowest validation loss over the whole growth path
+                module.load_state_dict(best[1])
+                self._unit, self._conn = best[2], best[3]
+                converged = self._target_met(best[4])
+                _set_masks(module, self._unit, self._conn)
             if not converged:
+                kept = ("the network of lowest validation loss" if by_loss
+                        else "the best model")
                 warnings.warn(
                     f"{type(self).__name__}: the validation error target was not met "
                     f"within max_units={self.max_units} (best validation error "
-                    f"{best[0]:.4g}); the best model is kept. Increase max_units or "
-                    "epochs_per_step, or relax the target.", ConvergenceWarning,
-                    stacklevel=3)
-                module.load_state_dict(best[1])
-                self._unit, self._conn = best[2], best[3]
+                    f"{min(h['val_error'] for h in history):.4g}); {kept} is kept. "
+                    "Increase max_units or epochs_per_step, or relax the target.",
+                    ConvergenceWarning, stacklevel=3)
+                if not by_loss:
+                    module.load_state_dict(best[1])
+                    self._unit, self._conn = best[2], best[3]
             elif self.prune_fraction > 0:
+                ref_loss = best[0] if by_loss else None
                 for _ in range(int(self.max_prune_rounds)):
                     saved = (copy.deepcopy(module.state_dict()), self._unit.clone(),
                              self._conn.clone())
@@ -379,11 +442,14 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                         break
                     self._train(module, Xtr, Ytr)
                     err = self._val_error(module, Xv, Yv)
+                    vloss = self._val_loss(module, Xv, Yv)
                     rec = {"step": len(history), "n_units": int(self._unit.sum()),
                            "n_connections": int((self._conn & self._unit[:, None]).sum()),
-                           "val_error": err, "pruned": True}
+                           "val_error": err, "val_loss": vloss, "pruned": True}
                     history.append(rec)
-                    if not self._target_met(err):
+                    # a round is kept while the target holds (and, selecting by loss,
+                    # while the validation loss is no higher than the selected network's)
+                    if not self._target_met(err) or (by_loss and vloss > ref_loss):
                         module.load_state_dict(saved[0])
                         self._unit, self._conn = saved[1], saved[2]
                         break
@@ -508,9 +574,32 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
     activation : {"relu", "tanh"}, default="relu"
     epochs_per_step : int, default=30
     learning_rate : float, default=1e-2
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        Learning rate within every training run (each growth and prune step, and the
+        refit, has its own fresh Adam optimizer): constant, or decayed from
+        ``learning_rate`` to 0 along a half cosine over the run's optimizer steps
+        (warm restarts at every growth step, as in SGDR).
+    dropout : float in [0, 1), default=0.0
+        Dropout on the hidden activations during training (a ``drop`` layer between
+        ``act`` and ``out``; the identity at inference, and kept by
+        :func:`export_sparse`).
     batch_size : int, default=64
     validation_fraction : float, default=0.2
         Fraction of the training data held out for the growth (and prune) decisions.
+    selection : {"first", "loss"}, default="first"
+        Which grown network is kept. ``"first"``: growth stops at the first network
+        whose validation error meets the target (the smallest one that does).
+        ``"loss"``: growth goes on to ``max_units`` (or until ``n_iter_no_change``
+        growth steps in a row have not lowered the validation loss) and the network
+        of lowest validation *loss* (cross-entropy / standardised MSE) along the
+        whole growth path is kept -- a smoother, less tie-prone criterion than the
+        validation error of a small held-out set; the target then only decides
+        ``converged_`` (a ``ConvergenceWarning`` when the kept network misses it) and
+        pruning (a prune round is kept while the target holds and the validation loss
+        is no higher than the selected network's).
+    n_iter_no_change : int or None, default=None
+        With ``selection="loss"``: stop growing after this many growth steps without a
+        lower validation loss; ``None``: grow to ``max_units``.
     refit : bool, default=False
         After growth (and pruning) has stopped, train the selected network -- its
         active units and connections fixed, warm-started from the grown weights -- for
@@ -547,7 +636,8 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
         Training epochs of the growth and prune steps (over the training share), and of
         the whole fit (the refit's epochs over all the samples included).
     history_ : list of dict
-        ``n_units``, ``n_connections``, ``val_error`` after every growth step.
+        ``n_units``, ``n_connections``, ``val_error``, ``val_loss`` after every growth
+        step (and ``pruned`` for a prune round).
     n_iter_ : int
     n_features_in_ : int
 
@@ -572,9 +662,10 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
                  max_units=64, initial_density=0.5, grow_connections=0.1,
                  prune_fraction=0.0, max_prune_rounds=5, conv_channels=(),
                  input_shape=None, batch_norm=False, activation="relu", epochs_per_step=30,
-                 learning_rate=1e-2, batch_size=64, validation_fraction=0.2, refit=False,
-                 refit_epochs=None, device="cpu", random_state=None, verbose=0,
-                 distributed="auto"):
+                 learning_rate=1e-2, lr_schedule="constant", dropout=0.0, batch_size=64,
+                 validation_fraction=0.2, selection="first", n_iter_no_change=None,
+                 refit=False, refit_epochs=None, device="cpu", random_state=None,
+                 verbose=0, distributed="auto"):
         super().__init__(
             initial_units=initial_units, units_per_step=units_per_step,
             max_units=max_units, initial_density=initial_density,
@@ -582,7 +673,9 @@ class GrowingNetworkRegressor(RegressorMixin, _GrowingBase):
             max_prune_rounds=max_prune_rounds, conv_channels=conv_channels,
             input_shape=input_shape, batch_norm=batch_norm, activation=activation,
             epochs_per_step=epochs_per_step, learning_rate=learning_rate,
-            batch_size=batch_size, validation_fraction=validation_fraction, refit=refit,
+            lr_schedule=lr_schedule, dropout=dropout, batch_size=batch_size,
+            validation_fraction=validation_fraction, selection=selection,
+            n_iter_no_change=n_iter_no_change, refit=refit,
             refit_epochs=refit_epochs, device=device, random_state=random_state,
             verbose=verbose, distributed=distributed)
         self.target_error = target_error
@@ -697,9 +790,10 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
                  max_units=64, initial_density=0.5, grow_connections=0.1,
                  prune_fraction=0.0, max_prune_rounds=5, conv_channels=(),
                  input_shape=None, batch_norm=False, activation="relu", epochs_per_step=30,
-                 learning_rate=1e-2, batch_size=64, validation_fraction=0.2, refit=False,
-                 refit_epochs=None, device="cpu", random_state=None, verbose=0,
-                 distributed="auto"):
+                 learning_rate=1e-2, lr_schedule="constant", dropout=0.0, batch_size=64,
+                 validation_fraction=0.2, selection="first", n_iter_no_change=None,
+                 refit=False, refit_epochs=None, device="cpu", random_state=None,
+                 verbose=0, distributed="auto"):
         super().__init__(
             initial_units=initial_units, units_per_step=units_per_step,
             max_units=max_units, initial_density=initial_density,
@@ -707,7 +801,9 @@ class GrowingNetworkClassifier(ClassifierMixin, _GrowingBase):
             max_prune_rounds=max_prune_rounds, conv_channels=conv_channels,
             input_shape=input_shape, batch_norm=batch_norm, activation=activation,
             epochs_per_step=epochs_per_step, learning_rate=learning_rate,
-            batch_size=batch_size, validation_fraction=validation_fraction, refit=refit,
+            lr_schedule=lr_schedule, dropout=dropout, batch_size=batch_size,
+            validation_fraction=validation_fraction, selection=selection,
+            n_iter_no_change=n_iter_no_change, refit=refit,
             refit_epochs=refit_epochs, device=device, random_state=random_state,
             verbose=verbose, distributed=distributed)
         self.target_accuracy = target_accuracy
