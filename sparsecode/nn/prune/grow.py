@@ -415,11 +415,11 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                                                       int(self.max_units) - n_units))
                 self._grow_connections(module, Xtr, Ytr)
                 self._train(module, Xtr, Ytr)
-            if by_loss:
-                # the network of lowest validation loss over the whole growth path
+            if by_loss:  # the network of lowest validation loss decides convergence
+                converged = self._target_met(best[4])
+            if by_loss or not converged:  # keep the selected (best) network
                 module.load_state_dict(best[1])
                 self._unit, self._conn = best[2], best[3]
-                converged = self._target_met(best[4])
                 _set_masks(module, self._unit, self._conn)
             if not converged:
                 kept = ("the network of lowest validation loss" if by_loss
@@ -430,9 +430,6 @@ class _GrowingBase(TorchEstimatorMixin, BaseSparseEstimator):
                     f"{min(h['val_error'] for h in history):.4g}); {kept} is kept. "
                     "Increase max_units or epochs_per_step, or relax the target.",
                     ConvergenceWarning, stacklevel=3)
-                if not by_loss:
-                    module.load_state_dict(best[1])
-                    self._unit, self._conn = best[2], best[3]
             elif self.prune_fraction > 0:
                 ref_loss = best[0] if by_loss else None
                 for _ in range(int(self.max_prune_rounds)):
