@@ -341,3 +341,32 @@ def test_selection_schedule_dropout_bad_parameters_raise():
         GrowingNetworkRegressor(n_iter_no_change=0).fit(X, y)
     with pytest.raises(ValueError, match="dropout must be in"):
         build_growable_network(4, 2, 3, dropout=-0.1)
+
+
+@pytest.mark.parametrize("est", [
+    GrowingNetworkRegressor(max_units=4, units_per_step=2, epochs_per_step=2,
+                            selection="loss", lr_schedule="cosine", dropout=0.2,
+                            n_iter_no_change=1, random_state=0),
+    GrowingNetworkClassifier(max_units=4, units_per_step=2, epochs_per_step=2,
+                             selection="loss", lr_schedule="cosine", dropout=0.2,
+                             random_state=0),
+])
+def test_new_options_leave_inputs_unmodified_and_reject_bad_data(est):
+    X, y = _sine(60)
+    if isinstance(est, GrowingNetworkClassifier):
+        y = (y > 0).astype(int)
+    X0, y0 = X.copy(), y.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    assert np.all(np.isfinite(est.predict(X).astype(float)))
+    bad = X.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad, y)
+    with pytest.raises(ValueError):
+        est.fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="features"):
+        est.predict(np.ones((2, 3)))
