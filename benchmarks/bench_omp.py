@@ -5,10 +5,16 @@ Unit-norm Gaussian dictionaries; signals are exact k-sparse combinations plus no
 ``orthogonal_mp`` (float64 and float32 dense codes, float64 CSR codes, float64 into a
 reused ``out=`` buffer), SPAMS'
 ``spams.omp`` (its own CSC output) and one NumPy product ``X @ D.T`` (BLAS, all
-threads: the floor no OMP can beat). The order of the calls rotates by one tool per
-round, so that each tool follows each other one equally often (a call made while another
-library's threads still spin after their last product is slower: measured 30 % for ours
-right after a NumPy product). The table reports, per tool, the **median over the
+threads: the floor no OMP can beat). The order of the calls is shuffled
+afresh every round (seeded), so that no tool always follows the same neighbour: a call
+made while another library's threads still spin after their last product is slower
+(measured 30 % for ours right after a NumPy product), and the first touch of fresh
+pages depends on what the previous call freed. Before every timed call the previous
+result is released and one scratch array of the largest output's size is touched and
+freed, so that every tool starts from the same memory state, that of a pipeline calling
+it in a loop (a tool that kept its previous result alive, or ran after one that freed
+nothing, otherwise paid up to 30x more for its first touches on this VM:
+``results/first_touch.md``). The table reports, per tool, the **median over the
 rounds** of the signals per second, the spread (min-max), and the ratios of medians.
 scikit-learn is ~100x slower and is timed once on a subset.
 
@@ -47,6 +53,23 @@ def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
+
+
+def _timed_discard(fn):
+    """Seconds of one call of ``fn``; its result is freed before this returns (a
+    result kept alive while the next tool runs changes what that tool's fresh pages
+    cost)."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _settle(nbytes):
+    """Touch and free one scratch array of ``nbytes``: every timed call then starts
+    with the same just-freed memory, as in a pipeline that calls it in a loop."""
+    a = np.empty(nbytes // 8)
+    a[::512] = 0.0  # one write per 4 KiB page
+    del a
 
 
 def run_case(n_features, n_components, k, n, threads, rounds, sklearn_max):
@@ -93,17 +116,25 @@ def run_case(n_features, n_components, k, n, threads, rounds, sklearn_max):
     outs = {}
     for name, fn in tools.items():  # warm-up (JIT, thread pools, page cache)
         outs[name] = fn()
+    checks = {name: outs[name] for name in (  # kept for the checks below; the rest freed
+        "sparsecode orthogonal_mp float64",
+        "sparsecode orthogonal_mp float64, output='sparse' (CSR)")}
+    checks["spams"] = outs.get(f"SPAMS spams.omp, CSC output ({threads} threads)")
+    del outs
     names = list(tools)
-    for r in range(rounds):
-        # the order rotates from round to round, so that every tool follows every other
-        # one equally often: a call right after another multi-threaded library (BLAS's
-        # or OpenMP's threads still spinning after a product) is slower, and a fixed
-        # order charged that to whichever tool came next
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            t, _ = _timed(tools[name])
-            times[name].append(t)
-    ref = outs["sparsecode orthogonal_mp float64"]
-    sparse = outs["sparsecode orthogonal_mp float64, output='sparse' (CSR)"]
+    order_rng = np.random.default_rng(12345)
+    settle_bytes = n * n_components * 8  # the largest output (dense float64 codes)
+    for _ in range(rounds):
+        # a fresh order every round: a call right after another multi-threaded library
+        # (BLAS's or OpenMP's threads still spinning after a product) is slower, and a
+        # fixed order (or one rotated by one tool per round, which keeps neighbours)
+        # charged that to whichever tool came next
+        for i in order_rng.permutation(len(names)):
+            name = names[i]
+            _settle(settle_bytes)
+            times[name].append(_timed_discard(tools[name]))
+    ref = checks["sparsecode orthogonal_mp float64"]
+    sparse = checks["sparsecode orthogonal_mp float64, output='sparse' (CSR)"]
     assert np.array_equal(sparse.toarray(), ref)
     assert np.array_equal(buf, ref)
 
@@ -126,7 +157,7 @@ def run_case(n_features, n_components, k, n, threads, rounds, sklearn_max):
             if name.startswith("sparsecode"):
                 note = f"{med[sp_name] / med[name]:.2f}× SPAMS"
             elif name == sp_name:
-                dense = np.asarray(outs[sp_name].todense()).T
+                dense = np.asarray(checks["spams"].todense()).T
                 agree = np.mean(np.all((dense != 0) == (ref != 0), axis=1))
                 note = f"same support as ours on {100 * agree:.1f} % of signals"
         if name == out_name:
@@ -151,7 +182,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=14,
-                   help="interleaved rounds (>= 7; a multiple of the 7 tools balances the order)")
+                   help="interleaved rounds (>= 7), each in a fresh shuffled order")
     p.add_argument("--sklearn-max", type=int, default=5_000,
                    help="signals given to scikit-learn (it is slow); its rate is reported")
     args = p.parse_args(argv)
@@ -168,15 +199,17 @@ def main(argv=None):
     lines = header("Batch-OMP: sparsecode vs SPAMS vs scikit-learn")
     lines += [(f"Median of {rounds} interleaved rounds (each round: ours float64, float32, "
               "float64 CSR, float64 into a reused `out=` buffer, SPAMS, one `X @ D.T`, one "
-              "`np.dot(X, D.T, out=)` into a reused buffer, one fresh dense array touched once, in turn, the order rotated by one tool "
-              "per round) after one warm-up call of each; "
+              "`np.dot(X, D.T, out=)` into a reused buffer, one fresh dense array touched "
+              "once, in an order shuffled afresh every round; before every call the "
+              "previous result is freed and one scratch array of the dense output's size "
+              "is touched and freed, the steady state of a loop) after one warm-up call of "
+              "each; "
               f"{args.threads} threads for every tool; same data. Our dense codes are "
               "NumPy arrays, SPAMS returns CSC. Targets (issue 16): median ≥ 2× SPAMS on "
               "both cases in float64 and within 3× of the `X @ D.T` time; float32 faster "
               "still. The fresh-output rows (ours, `X @ D.T`) both pay for the first touch of "
-              "a new result array, which on this shared VM varies tenfold from call to "
-              "call (row *a fresh ... array*); the `out=` rows compare the kernels "
-              "without it."), ""]
+              "a new result array (row *a fresh ... array*: its cost in this settled "
+              "state); the `out=` rows compare the kernels without it."), ""]
     lines += markdown_table(cols, rows)
     lines += ["", ("| case | ours float64 / SPAMS | ours float32 / SPAMS | ours / `X @ D.T` time "
                    "| ours out= / `np.dot(out=)` time |"), "|---|---|---|---|---|"]
@@ -198,8 +231,9 @@ def main(argv=None):
     lines += ["", "Fresh outputs pay the first touch of new pages, which on this VM costs "
               "0.3–0.45 s per 164 MiB when the memory had been idle for a few seconds and "
               "~10 ms when it had just been freed (`benchmarks/bench_first_touch.py`, "
-              "`results/first_touch.md`), for NumPy's product as for ours: the fresh-output "
-              "ratio moves with the call order, the `out=` ratio compares the kernels."]
+              "`results/first_touch.md`), for NumPy's product as for ours. Every call here "
+              "starts just after a scratch array of the output's size was freed (a loop's "
+              "steady state); the first call of a cold process pays the idle figure."]
     if not args.quick:
         write_result("omp.md", lines)
     else:

@@ -267,13 +267,7 @@ def test_orthogonal_mp_rejects_an_operator_too_large_to_form(rng):
         orthogonal_mp(np.zeros((1, 10_000)), A, n_nonzero_coefs=2)
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 33, 256])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_argmax_abs_bits_matches_numpy_first_max(n, dtype):
-    # the integer-bits argmax keeps numpy's choice: the first index of the largest
-    # |alpha|, signed zeros, subnormals, huge values and infinities included
-    from sparsecode.kernels.omp import _abs_bits_py, _argmax_abs_bits
-
+def _argmax_cases(n, dtype):
     rng = np.random.default_rng(n)
     tiny = np.finfo(dtype).tiny
     specials = np.array([0.0, -0.0, tiny / 4, -tiny / 2, 1e30, -1e30, np.inf, -np.inf],
@@ -284,11 +278,47 @@ def test_argmax_abs_bits_matches_numpy_first_max(n, dtype):
             alpha *= dtype(rng.choice([1e-30, 1.0, 1e20]))
         if trial % 5 == 0:
             alpha[rng.integers(n, size=max(1, n // 3))] = rng.choice(specials, max(1, n // 3))
+        yield alpha
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 33, 256])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_argmax_abs_matches_numpy_first_max(n, dtype):
+    # the integer-key argmax keeps numpy's choice: the first index of the largest
+    # |alpha|, signed zeros, subnormals, huge values and infinities included
+    from sparsecode.kernels.omp import _argmax_abs, _find_key, _max_key
+
+    for alpha in _argmax_cases(n, dtype):
         before = alpha.copy()
-        ai, mask = _abs_bits_py(alpha)
-        j = _argmax_abs_bits(ai, mask)
+        j = _argmax_abs(alpha)
         np.testing.assert_array_equal(alpha, before)  # read only
         assert j == int(np.argmax(np.abs(alpha)))
+        key = np.abs(alpha).view(np.int64 if dtype == np.float64 else np.int32).max()
+        assert _max_key(alpha) == key
+        assert _find_key(alpha, key + 1) == n  # a key nobody holds: not found
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 4, 5, 8, 9])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_orthogonalize_axpy_returns_the_max_key_of_the_updated_correlations(k, dtype):
+    # the fused reduction of the alpha update equals a separate pass over the result,
+    # and the row and the update are those of the formula
+    from sparsecode.kernels.omp import _max_key, _orthogonalize_axpy
+
+    rng = np.random.default_rng(k)
+    n = 37
+    G = rng.standard_normal((n, n)).astype(dtype)
+    U = rng.standard_normal((k + 1, n)).astype(dtype)
+    alpha = rng.standard_normal(n).astype(dtype)
+    j, inv_d, ck = 5, dtype(0.7), dtype(-1.3)
+    row = (G[j].astype(np.float64) - U[:k, j].astype(np.float64) @ U[:k]) * inv_d
+    expected_alpha = alpha - ck * row
+    a = alpha.copy()
+    key = _orthogonalize_axpy(G, U, j, k, inv_d, a, ck)
+    rtol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(U[k], row, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(a, expected_alpha, rtol=rtol, atol=rtol)
+    assert key == _max_key(a)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
