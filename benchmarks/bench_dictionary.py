@@ -213,11 +213,11 @@ def main(argv=None):
     protocol = spams_best_protocol(1 if args.quick else args.rounds, args.quick, args.seed)
     print("\n".join(protocol), flush=True)
     if args.quick:
-        n_train, n_test, n_iter, n_epochs, spams_epochs = 4000, 2000, 3, 1, [1, 2]
+        n_train, n_test, n_epochs, spams_epochs = 4000, 2000, 1, [1, 2]
         n_long = 3
         n_lasso = 2
     else:
-        n_train, n_test, n_iter, n_epochs = 20000, 5000, 15, 10
+        n_train, n_test, n_epochs = 20000, 5000, 10
         n_long = 200
         spams_epochs = [1, 2, 4, 8]
         n_lasso = 10
@@ -243,8 +243,7 @@ def main(argv=None):
         # the batch learners run long enough to level off (approximate K-SVD and MOD
         # still gain after 15 iterations: 0.0321 at 15, 0.0305 at 200 for K-SVD); exact
         # K-SVD too (it had run 5 iterations only, too few to tell whether it gets there)
-        n = {"online": n_epochs, "ksvd": n_long, "approx_ksvd": n_long,
-             "mod": n_long}.get(alg, n_iter)
+        n = n_epochs if alg == "online" else n_long
         runs[f"ours {alg} (OMP, 8)"] = run_ours(Xtr, D0, alg, n, args.seed)
         print(alg, "done", flush=True)
     runs["ours online (lasso_lars, alpha=0.05)"] = run_ours(Xtr, D0, "online", n_lasso,
