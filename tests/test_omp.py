@@ -303,7 +303,7 @@ def test_argmax_abs_matches_numpy_first_max(n, dtype):
 def test_orthogonalize_axpy_returns_the_max_key_of_the_updated_correlations(k, dtype):
     # the fused reduction of the alpha update equals a separate pass over the result,
     # and the row and the update are those of the formula
-    from sparsecode.kernels.omp import _max_key, _orthogonalize_axpy
+    from sparsecode.kernels.omp import _max_key, _orthogonalize_axpy, _pack_params
 
     rng = np.random.default_rng(k)
     n = 37
@@ -314,11 +314,105 @@ def test_orthogonalize_axpy_returns_the_max_key_of_the_updated_correlations(k, d
     row = (G[j].astype(np.float64) - U[:k, j].astype(np.float64) @ U[:k]) * inv_d
     expected_alpha = alpha - ck * row
     a = alpha.copy()
-    key = _orthogonalize_axpy(G, U, j, k, inv_d, a, ck)
+    hi, nmax = _pack_params(n, np.dtype(dtype).itemsize)
+    key, packed = _orthogonalize_axpy(G, U, j, k, inv_d, a, ck, hi, nmax)
     rtol = 1e-12 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(U[k], row, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(a, expected_alpha, rtol=rtol, atol=rtol)
     assert key == _max_key(a)
+    # the packed max names the first atom of the largest key truncated by its index bits
+    keys = np.abs(a).view(np.int64 if dtype == np.float64 else np.int32).astype(np.int64)
+    trunc = keys & hi
+    assert nmax - (packed & nmax) == int(np.flatnonzero(trunc == trunc.max())[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pack_params(dtype):
+    from sparsecode.kernels.omp import _pack_params
+
+    size = np.dtype(dtype).itemsize
+    assert _pack_params(1, size) == (-1, 0)  # no index bits needed
+    assert _pack_params(2, size) == (~1, 1)
+    assert _pack_params(1024, size) == (~1023, 1023)
+    assert _pack_params(1025, size) == (~2047, 2047)
+    limit = 20 if dtype == np.float32 else 40
+    assert _pack_params(2**limit, size) == (~(2**limit - 1), 2**limit - 1)
+    assert _pack_params(2**limit + 1, size) == (-1, 0)  # no room: exact search only
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_atoms", [5, 16, 100])
+def test_selection_exact_when_truncated_keys_tie(dtype, n_atoms):
+    # Correlations equal but for their last bits, the larger one at a later index: the
+    # packed keys' candidate is the earlier atom, which must be rejected; the selection
+    # order stays that of np.argmax(|alpha|) (first index of the largest magnitude).
+    from sparsecode.kernels.omp import _pack_params, batch_omp, batch_omp_reference
+
+    rng = np.random.default_rng(n_atoms)
+    G = np.eye(n_atoms, dtype=dtype)
+    v = dtype(0.7)  # low bits of its pattern nonzero: v and the values 1-2 ulps below
+    hi, _ = _pack_params(n_atoms, np.dtype(dtype).itemsize)  # share a truncated key
+    ity = np.int64 if dtype == np.float64 else np.int32
+    below = np.array([v, np.nextafter(v, dtype(0)), np.nextafter(np.nextafter(v, dtype(0)),
+                                                                 dtype(0))], dtype)
+    assert len(set((below.view(ity).astype(np.int64) & hi).tolist())) == 1
+    rows = []
+    for lo, late in [(1, n_atoms - 1), (0, 3), (2, 4)]:
+        a0 = (rng.uniform(-0.5, 0.5, n_atoms)).astype(dtype)
+        a0[lo] = np.nextafter(v, dtype(0))   # earlier, smaller by one ulp
+        a0[late] = -v                          # later, the largest magnitude
+        a0[(late + 1) % n_atoms] = np.nextafter(np.nextafter(v, dtype(0)), dtype(0))
+        rows.append(a0)
+    tie = np.zeros(n_atoms, dtype)
+    tie[[1, 3]] = v                            # exact tie: the first index wins
+    rows.append(tie)
+    alpha0 = np.ascontiguousarray(rows, dtype=dtype)
+    norms = np.zeros(len(rows), dtype)
+    for max_k in range(1, min(4, n_atoms) + 1):  # the first, then later selections
+        codes = np.full(alpha0.shape, np.nan, dtype)
+        n_iter = np.zeros(len(rows), np.int64)
+        batch_omp(alpha0, G, norms, max_k, dtype(-1.0), True, codes, n_iter)
+        ref, ref_iter = batch_omp_reference(alpha0, G, norms, max_k, -1.0)
+        np.testing.assert_array_equal(n_iter, ref_iter)
+        np.testing.assert_array_equal(codes, ref.astype(dtype))
+        # codes of G = I are the selected correlations: the largest magnitudes exactly
+        for a0, c, k in zip(alpha0, codes, n_iter):
+            order = np.argsort(-np.abs(a0), kind="stable")[:k]
+            np.testing.assert_array_equal(np.flatnonzero(c), np.sort(order))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zeroed_output_writes_only_nonzeros(rng, dtype):
+    # into a fresh np.zeros (zeroed=True) the kernels write only the nonzeros; into a
+    # dirty buffer (zeroed=False) every entry: the codes are the same
+    from sparsecode.kernels.omp import batch_omp, batch_omp_fused
+
+    D = rng.standard_normal((40, 12)).astype(dtype)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.standard_normal((300, 12)).astype(dtype)
+    G = (D @ D.T).astype(dtype)
+    a0 = np.ascontiguousarray(X @ D.T)
+    norms = np.zeros(300, dtype)
+    dirty = np.full((300, 40), 7.0, dtype)
+    clean = np.zeros((300, 40), dtype)
+    n1, n2 = np.zeros(300, np.int64), np.zeros(300, np.int64)
+    batch_omp(a0, G, norms, 5, dtype(-1.0), True, dirty, n1, False)
+    batch_omp(a0, G, norms, 5, dtype(-1.0), True, clean, n2, True)
+    np.testing.assert_array_equal(dirty, clean)
+    assert (np.count_nonzero(clean, axis=1) == 5).all()
+    Dt = np.ascontiguousarray(D.T)
+    dirty[:] = 7.0
+    clean2 = np.zeros_like(clean)
+    batch_omp_fused(X, Dt, G, norms, 5, dtype(-1.0), True, 16, 4, dirty, n1, False)
+    batch_omp_fused(X, Dt, G, norms, 5, dtype(-1.0), True, 16, 4, clean2, n2, True)
+    np.testing.assert_array_equal(dirty, clean2)
+    # a user's out= buffer full of garbage is overwritten entirely
+    out = np.full((300, 40), np.nan, dtype)
+    from sparsecode import orthogonal_mp
+
+    got = orthogonal_mp(X, D, n_nonzero_coefs=5, out=out)
+    assert got is out and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, orthogonal_mp(X, D, n_nonzero_coefs=5))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

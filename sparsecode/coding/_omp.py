@@ -188,9 +188,12 @@ def _check_out(out, shape, dtype):
 def _omp_dense(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter, out=None):
     """Kernel call on validated, same-dtype, C-contiguous arrays."""
     n_samples = X.shape[0]
-    # the kernel writes every entry of its rows (zeros included), each row while the
-    # thread coding it has it in cache: no separate zeroing pass
-    codes = np.empty((n_samples, D.shape[0]), dtype=X.dtype) if out is None else out
+    # a fresh output is np.zeros: its pages are zeroed by the operating system as the
+    # kernel first touches them, which writes only the nonzeros (zeroed=True); into a
+    # user's out= buffer the kernel writes every entry, each row while the thread coding
+    # it has it in cache: no separate zeroing pass either way
+    zeroed = out is None
+    codes = np.zeros((n_samples, D.shape[0]), dtype=X.dtype) if zeroed else out
     n_iter = np.zeros(n_samples, dtype=np.int64)
     if n_samples:
         norms2 = np.einsum("ij,ij->i", X, X) if tol >= 0 else np.zeros(n_samples, X.dtype)
@@ -198,7 +201,7 @@ def _omp_dense(X, D, G, max_k, tol, tol_first, n_jobs, return_n_iter, out=None):
         with blas_single_thread(), num_threads(n_jobs):
             n_blocks = 4 * numba.get_num_threads()
             batch_omp_fused(X, Dt, G, norms2, max_k, X.dtype.type(tol), tol_first,
-                            _SUB_BLOCK, n_blocks, codes, n_iter)
+                            _SUB_BLOCK, n_blocks, codes, n_iter, zeroed)
     return (codes, n_iter) if return_n_iter else codes
 
 
@@ -295,9 +298,10 @@ def orthogonal_mp_gram(
 
 
 def _omp_gram(G, cov, norms2, max_k, tol, tol_first, n_jobs, return_n_iter):
-    codes = np.empty(cov.shape, dtype=cov.dtype)  # every entry written by the kernel
+    codes = np.zeros(cov.shape, dtype=cov.dtype)  # the kernel writes only the nonzeros
     n_iter = np.zeros(cov.shape[0], dtype=np.int64)
     if cov.shape[0]:
         with num_threads(n_jobs):
-            batch_omp(cov, G, norms2, max_k, cov.dtype.type(tol), tol_first, codes, n_iter)
+            batch_omp(cov, G, norms2, max_k, cov.dtype.type(tol), tol_first, codes, n_iter,
+                      True)
     return (codes, n_iter) if return_n_iter else codes

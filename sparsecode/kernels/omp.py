@@ -64,6 +64,53 @@ def _abs_key(typingctx, x):
     return ity(x), codegen
 
 
+@intrinsic
+def _pack_key(typingctx, key, t, hi, nmax):
+    """``(key & hi) | (nmax - t)``, all in the integer type of ``key``.
+
+    With ``nmax = 2**nb - 1 >= t`` and ``hi = ~nmax``, the packed keys order as the keys
+    truncated by their ``nb`` low bits, and among equal truncated keys the smallest
+    ``t`` is the largest: the max of the packed keys names, in its low bits, the first
+    atom of the largest truncated key. One vectorised reduction thus carries an argmax
+    candidate (see :func:`omp_support` for how it is confirmed exactly). ``t``, ``hi``
+    and ``nmax`` are truncated or sign-extended to the key's width (float32 keys stay
+    int32: a promotion to int64 halved the vector width).
+    """
+    if not isinstance(key, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        lty = context.get_value_type(key)
+
+        def convert(value, ty):
+            width = context.get_value_type(ty).width
+            if width > lty.width:
+                return builder.trunc(value, lty)
+            if width < lty.width:
+                return builder.sext(value, lty)
+            return value
+
+        k, tt, h, m = args
+        tt, h, m = convert(tt, t), convert(h, hi), convert(m, nmax)
+        return builder.or_(builder.and_(k, h), builder.sub(m, tt))
+
+    return key(key, t, hi, nmax), codegen
+
+
+@jit
+def _pack_params(n_atoms, itemsize):
+    """``(hi, nmax)`` for :func:`_pack_key` over ``n_atoms`` atoms: ``nb`` low bits for
+    the index, or ``(-1, 0)`` (no index: every candidate then goes to the exact search)
+    when the key has no room for it (over 2**20 float32 or 2**40 float64 atoms)."""
+    nb = 0
+    while (1 << nb) < n_atoms:
+        nb += 1
+    if nb > (20 if itemsize == 4 else 40):
+        return -1, 0
+    nmax = (1 << nb) - 1
+    return ~nmax, nmax
+
+
 @jit
 def _max_key(alpha):
     """``max_t _abs_key(alpha[t])``: one branch-free, vectorised integer reduction."""
@@ -99,9 +146,10 @@ def _argmax_abs(alpha):
 # differed in the last bits (caught by the sparse-equals-dense tests on a fresh install);
 # the loops vectorise without it (no float reductions) and ran as fast.
 @jit
-def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
+def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
     """``U[k] = (G[j] - sum_{m<k} U[m, j] U[m]) * inv_d`` and ``alpha -= ck * U[k]``;
-    returns ``_max_key`` of the updated ``alpha``.
+    returns ``_max_key`` of the updated ``alpha`` and the max of its packed keys
+    (:func:`_pack_key` with ``hi``, ``nmax``), which names the atom that holds it.
 
     Rows of ``U`` are subtracted four per pass over ``U[k]``; the first pass reads
     ``G[j]`` and the last one (one to four rows) scales the row and updates ``alpha`` in
@@ -117,18 +165,24 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
     The loop that updates ``alpha`` also reduces the keys of its new entries, so the
     next atom's search is one pass (:func:`_find_key`) instead of two over ``alpha``:
     6 % of float64 Batch-OMP's time at 256 x 1024, k = 16, and 25 % of float32's
-    (``benchmarks/results/omp.md``). The arithmetic is unchanged, codes included.
+    (``benchmarks/results/omp.md``). The same loop also reduces the packed keys, whose
+    max names the atom that holds the largest key, so that search is no pass at all
+    unless the candidate fails its check in :func:`omp_support` (4-8 % of float64's
+    time). The arithmetic is unchanged, codes included.
     """
     n = U.shape[1]
     b = _abs_key(alpha.dtype.type(0.0))
+    p = b
     if k == 0:
         for t in range(n):
             x = G[j, t] * inv_d
             U[0, t] = x
             a = alpha[t] - ck * x
             alpha[t] = a
-            b = max(b, _abs_key(a))
-        return b
+            q = _abs_key(a)
+            b = max(b, q)
+            p = max(p, _pack_key(q, t, hi, nmax))
+        return b, p
     m = 0
     while m < k:
         r = min(4, k - m)
@@ -145,7 +199,9 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
                     U[k, t] = x
                     a = alpha[t] - ck * x
                     alpha[t] = a
-                    b = max(b, _abs_key(a))
+                    q = _abs_key(a)
+                    b = max(b, q)
+                    p = max(p, _pack_key(q, t, hi, nmax))
             elif m == 0:
                 for t in range(n):
                     U[k, t] = G[j, t] - (s0 * U[0, t] + s1 * U[1, t] + s2 * U[2, t]
@@ -157,7 +213,9 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
                     U[k, t] = x
                     a = alpha[t] - ck * x
                     alpha[t] = a
-                    b = max(b, _abs_key(a))
+                    q = _abs_key(a)
+                    b = max(b, q)
+                    p = max(p, _pack_key(q, t, hi, nmax))
             else:
                 for t in range(n):
                     U[k, t] = U[k, t] - (s0 * U[m, t] + s1 * U[m + 1, t] + s2 * U[m + 2, t]
@@ -172,14 +230,18 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
                     U[k, t] = x
                     a = alpha[t] - ck * x
                     alpha[t] = a
-                    b = max(b, _abs_key(a))
+                    q = _abs_key(a)
+                    b = max(b, q)
+                    p = max(p, _pack_key(q, t, hi, nmax))
             else:
                 for t in range(n):
                     x = (U[k, t] - (s0 * U[m, t] + s1 * U[m + 1, t] + s2 * U[m + 2, t])) * inv_d
                     U[k, t] = x
                     a = alpha[t] - ck * x
                     alpha[t] = a
-                    b = max(b, _abs_key(a))
+                    q = _abs_key(a)
+                    b = max(b, q)
+                    p = max(p, _pack_key(q, t, hi, nmax))
         elif r == 2:
             s0 = U[m, j]
             s1 = U[m + 1, j]
@@ -189,14 +251,18 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
                     U[k, t] = x
                     a = alpha[t] - ck * x
                     alpha[t] = a
-                    b = max(b, _abs_key(a))
+                    q = _abs_key(a)
+                    b = max(b, q)
+                    p = max(p, _pack_key(q, t, hi, nmax))
             else:
                 for t in range(n):
                     x = (U[k, t] - (s0 * U[m, t] + s1 * U[m + 1, t])) * inv_d
                     U[k, t] = x
                     a = alpha[t] - ck * x
                     alpha[t] = a
-                    b = max(b, _abs_key(a))
+                    q = _abs_key(a)
+                    b = max(b, q)
+                    p = max(p, _pack_key(q, t, hi, nmax))
         else:
             s0 = U[m, j]
             if m == 0:
@@ -205,16 +271,20 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck):
                     U[k, t] = x
                     a = alpha[t] - ck * x
                     alpha[t] = a
-                    b = max(b, _abs_key(a))
+                    q = _abs_key(a)
+                    b = max(b, q)
+                    p = max(p, _pack_key(q, t, hi, nmax))
             else:
                 for t in range(n):
                     x = (U[k, t] - s0 * U[m, t]) * inv_d
                     U[k, t] = x
                     a = alpha[t] - ck * x
                     alpha[t] = a
-                    b = max(b, _abs_key(a))
+                    q = _abs_key(a)
+                    b = max(b, q)
+                    p = max(p, _pack_key(q, t, hi, nmax))
         m += r
-    return b
+    return b, p
 
 
 @jit
@@ -244,15 +314,24 @@ def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alp
     k : number of selected atoms.
     """
     n_atoms = A.shape[1]
+    hi, nmax = _pack_params(n_atoms, alpha.itemsize)
     bk = _abs_key(alpha.dtype.type(0.0))
+    pk = bk
     for t in range(n_atoms):
         a = A[i, t]
         alpha[t] = a
-        bk = max(bk, _abs_key(a))
+        q = _abs_key(a)
+        bk = max(bk, q)
+        pk = max(pk, _pack_key(q, t, hi, nmax))
     rn2 = norm2
     if tol >= 0.0 and tol_first and rn2 <= tol:
         return 0
-    j = _find_key(alpha, bk)
+    # the atom the packed keys name holds the largest key only if its own key is it
+    # (else one of a later index shares its truncated key): confirmed, it is the first
+    # atom holding that key, as the search would find; not confirmed, the search runs
+    j = nmax - (pk & nmax)
+    if j >= n_atoms or _abs_key(alpha[j]) != bk:
+        j = _find_key(alpha, bk)
     scale = abs(alpha[j])
     if scale == 0.0:
         return 0
@@ -282,15 +361,21 @@ def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alp
             U[k, j] = d2 * inv_d
             k += 1
             break
-        bk = _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck)
+        bk, pk = _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax)
         alpha[j] = 0.0  # orthogonal to the residual; never selected again
         k += 1
-        # the first atom holding the largest key among the updated correlations; none
-        # if that key was the selected atom's own rounding residue, just zeroed: then
-        # the largest of the others is searched for
-        j = _find_key(alpha, bk)
-        if j == n_atoms:
-            j = _argmax_abs(alpha)
+        # the first atom holding the largest key among the updated correlations: the
+        # packed keys' candidate when it is confirmed (it is then the first holder of
+        # the key, and not the atom just selected, whose entry was zeroed); else the
+        # search, and if that key was the selected atom's own rounding residue, just
+        # zeroed, the largest of the others
+        t = nmax - (pk & nmax)
+        if t != j and t < n_atoms and _abs_key(alpha[t]) == bk:
+            j = t
+        else:
+            j = _find_key(alpha, bk)
+            if j == n_atoms:
+                j = _argmax_abs(alpha)
         best = abs(alpha[j])
     # Back-substitution L^T gamma = c, with L[r, m] = U[m, idx[r]], L[m, m] = U[m, idx[m]];
     # gamma[m] replaces c[m] (only c[m] and gamma[r > m] are read at step m).
@@ -303,17 +388,19 @@ def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alp
 
 
 @jit
-def _write_row(codes, i, idx, c, k):
-    """Row ``i`` of the dense codes: zeros, then ``c[:k]`` at the atoms ``idx[:k]`` (every
-    entry written, so ``codes`` may be uninitialised or a reused buffer)."""
-    for t in range(codes.shape[1]):
-        codes[i, t] = 0.0
+def _write_row(codes, i, idx, c, k, zeroed):
+    """Row ``i`` of the dense codes: zeros (unless ``zeroed``: the row already holds
+    them), then ``c[:k]`` at the atoms ``idx[:k]``. With ``zeroed=False`` every entry is
+    written, so ``codes`` may be uninitialised or a reused buffer."""
+    if not zeroed:
+        for t in range(codes.shape[1]):
+            codes[i, t] = 0.0
     for m in range(k):
         codes[i, idx[m]] = c[m]
 
 
 @pjit
-def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter):
+def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter, zeroed=False):
     """Batch-OMP over many signals, parallel over signals.
 
     Parameters
@@ -327,6 +414,10 @@ def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter):
     codes : (n_signals, n_atoms) output, C-contiguous; every row is written (zeros
         included), so it may be uninitialised (``np.empty``) or a reused buffer.
     n_iter : (n_signals,) int64 output, number of atoms selected per signal.
+    zeroed : bool, default False. True when ``codes`` already holds zeros (a fresh
+        ``np.zeros``): only the nonzeros are written. A fresh ``np.zeros`` gets pages
+        zeroed by the operating system as they are first touched, so writing the zeros
+        again doubled the output's memory traffic (4-7 % of the fresh-output call).
     """
     n, n_atoms = alpha0.shape
     eps = np.finfo(alpha0.dtype).eps
@@ -343,7 +434,7 @@ def batch_omp(alpha0, G, norms2, max_k, tol, tol_first, codes, n_iter):
         for i in range(start, stop):
             k = omp_support(alpha0, i, G, norms2[i], max_k, tol, tol_first, dep_eps,
                             zero_eps, U, alpha, idx, c)
-            _write_row(codes, i, idx, c, k)
+            _write_row(codes, i, idx, c, k, zeroed)
             n_iter[i] = k
 
 
@@ -423,7 +514,7 @@ def _omp_reference_one(a0_in, G, norm2, max_k, tol, tol_first):
 
 @pjit
 def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, n_blocks, codes,
-                    n_iter):
+                    n_iter, zeroed=False):
     """Batch-OMP computing ``X @ D.T`` itself, one small block of signals at a time.
 
     Each thread multiplies a block of ``sub_block`` signals by ``Dt`` (BLAS gemm, run
@@ -461,7 +552,7 @@ def batch_omp_fused(X, Dt, G, norms2, max_k, tol, tol_first, sub_block, n_blocks
             for i in range(s, e):
                 k = omp_support(blk, i - s, G, norms2[i], max_k, tol, tol_first, dep_eps,
                                 zero_eps, U, alpha, idx, c)
-                _write_row(codes, i, idx, c, k)
+                _write_row(codes, i, idx, c, k, zeroed)
                 n_iter[i] = k
 
 
