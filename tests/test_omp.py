@@ -382,6 +382,30 @@ def test_selection_exact_when_truncated_keys_tie(dtype, n_atoms):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_atoms", [1, 2, 3])
+def test_tiny_dictionaries_match_reference(rng, dtype, n_atoms):
+    # one atom: no index bits (nmax = 0), the packed key is the key; two and three: one
+    # and two index bits
+    from sparsecode.kernels.omp import batch_omp, batch_omp_reference
+
+    D = rng.standard_normal((n_atoms, 6)).astype(dtype)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.standard_normal((50, 6)).astype(dtype)
+    G = np.ascontiguousarray(D @ D.T)
+    a0 = np.ascontiguousarray(X @ D.T)
+    norms = np.zeros(50, dtype)
+    for max_k in range(1, n_atoms + 1):
+        codes = np.zeros((50, n_atoms), dtype)
+        n_iter = np.zeros(50, np.int64)
+        batch_omp(a0, G, norms, max_k, dtype(-1.0), True, codes, n_iter, True)
+        ref, ref_iter = batch_omp_reference(a0, G, norms, max_k, -1.0)
+        np.testing.assert_array_equal(n_iter, ref_iter)
+        np.testing.assert_array_equal(codes != 0, ref != 0)
+        rtol = 1e-10 if dtype == np.float64 else 1e-4
+        np.testing.assert_allclose(codes, ref, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_zeroed_output_writes_only_nonzeros(rng, dtype):
     # into a fresh np.zeros (zeroed=True) the kernels write only the nonzeros; into a
     # dirty buffer (zeroed=False) every entry: the codes are the same

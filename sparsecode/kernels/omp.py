@@ -72,7 +72,7 @@ def _pack_key(typingctx, key, t, hi, nmax):
     truncated by their ``nb`` low bits, and among equal truncated keys the smallest
     ``t`` is the largest: the max of the packed keys names, in its low bits, the first
     atom of the largest truncated key. One vectorised reduction thus carries an argmax
-    candidate (see :func:`omp_support` for how it is confirmed exactly). ``t``, ``hi``
+    candidate (see :func:`_select` for how it is confirmed exactly). ``t``, ``hi``
     and ``nmax`` are truncated or sign-extended to the key's width (float32 keys stay
     int32: a promotion to int64 halved the vector width).
     """
@@ -141,6 +141,36 @@ def _argmax_abs(alpha):
     return _find_key(alpha, _max_key(alpha))
 
 
+@jit
+def _reduce_keys(a, t, b, p, hi, nmax):
+    """``(max(b, key), max(p, packed key))`` of the entry ``a`` at atom ``t``: the two
+    running reductions every loop over updated correlations carries (scalars only, so
+    it inlines into the vectorised loops)."""
+    q = _abs_key(a)
+    return max(b, q), max(p, _pack_key(q, t, hi, nmax))
+
+
+@jit
+def _select(alpha, bk, pk, nmax, skip):
+    """The first atom holding the largest key ``bk`` of ``alpha`` (its packed-key max
+    ``pk``), not ``skip`` (the atom just selected, whose entry was zeroed).
+
+    The candidate the packed keys name holds the largest key only if its own key is
+    ``bk`` (else an atom of a later index shares its truncated key); confirmed, it is
+    the first atom holding that key, as the search would find, and no pass is made. Not
+    confirmed, the search runs; if ``bk`` was only ``skip``'s rounding residue, just
+    zeroed, the largest of the others is searched for.
+    """
+    n = alpha.shape[0]
+    t = nmax - (pk & nmax)
+    if t != skip and t < n and _abs_key(alpha[t]) == bk:
+        return t
+    j = _find_key(alpha, bk)
+    if j == n:
+        j = _argmax_abs(alpha)
+    return j
+
+
 @intrinsic
 def _fnma(typingctx, a, b, c):
     """``c - a * b`` as one ``llvm.fmuladd(-a, b, c)``: a fused multiply-add where the
@@ -183,7 +213,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
     6 % of float64 Batch-OMP's time at 256 x 1024, k = 16, and 25 % of float32's
     (``benchmarks/results/omp.md``). The same loop also reduces the packed keys, whose
     max names the atom that holds the largest key, so that search is no pass at all
-    unless the candidate fails its check in :func:`omp_support` (4-8 % of float64's
+    unless the candidate fails its check in :func:`_select` (4-8 % of float64's
     time; the codes are unchanged by it).
 
     Each product is subtracted by one multiply-add, ``_fnma(s, u, acc) = acc - s * u``
@@ -202,9 +232,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
             U[0, t] = x
             a = _fnma(ck, x, alpha[t])
             alpha[t] = a
-            q = _abs_key(a)
-            b = max(b, q)
-            p = max(p, _pack_key(q, t, hi, nmax))
+            b, p = _reduce_keys(a, t, b, p, hi, nmax)
         return b, p
     m = 0
     while m < k:
@@ -226,9 +254,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
-                    q = _abs_key(a)
-                    b = max(b, q)
-                    p = max(p, _pack_key(q, t, hi, nmax))
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
             elif m == 0:
                 for t in range(n):
                     c = G[j, t]
@@ -248,9 +274,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
-                    q = _abs_key(a)
-                    b = max(b, q)
-                    p = max(p, _pack_key(q, t, hi, nmax))
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
             else:
                 for t in range(n):
                     c = U[k, t]
@@ -273,9 +297,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
-                    q = _abs_key(a)
-                    b = max(b, q)
-                    p = max(p, _pack_key(q, t, hi, nmax))
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
             else:
                 for t in range(n):
                     c = U[k, t]
@@ -286,9 +308,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
-                    q = _abs_key(a)
-                    b = max(b, q)
-                    p = max(p, _pack_key(q, t, hi, nmax))
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
         elif r == 2:
             s0 = U[m, j]
             s1 = U[m + 1, j]
@@ -301,9 +321,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
-                    q = _abs_key(a)
-                    b = max(b, q)
-                    p = max(p, _pack_key(q, t, hi, nmax))
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
             else:
                 for t in range(n):
                     c = U[k, t]
@@ -313,9 +331,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
-                    q = _abs_key(a)
-                    b = max(b, q)
-                    p = max(p, _pack_key(q, t, hi, nmax))
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
         else:
             s0 = U[m, j]
             if m == 0:
@@ -326,9 +342,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
-                    q = _abs_key(a)
-                    b = max(b, q)
-                    p = max(p, _pack_key(q, t, hi, nmax))
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
             else:
                 for t in range(n):
                     c = U[k, t]
@@ -337,9 +351,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
-                    q = _abs_key(a)
-                    b = max(b, q)
-                    p = max(p, _pack_key(q, t, hi, nmax))
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
         m += r
     return b, p
 
@@ -377,18 +389,11 @@ def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alp
     for t in range(n_atoms):
         a = A[i, t]
         alpha[t] = a
-        q = _abs_key(a)
-        bk = max(bk, q)
-        pk = max(pk, _pack_key(q, t, hi, nmax))
+        bk, pk = _reduce_keys(a, t, bk, pk, hi, nmax)
     rn2 = norm2
     if tol >= 0.0 and tol_first and rn2 <= tol:
         return 0
-    # the atom the packed keys name holds the largest key only if its own key is it
-    # (else one of a later index shares its truncated key): confirmed, it is the first
-    # atom holding that key, as the search would find; not confirmed, the search runs
-    j = nmax - (pk & nmax)
-    if j >= n_atoms or _abs_key(alpha[j]) != bk:
-        j = _find_key(alpha, bk)
+    j = _select(alpha, bk, pk, nmax, -1)
     scale = abs(alpha[j])
     if scale == 0.0:
         return 0
@@ -421,18 +426,7 @@ def omp_support(A, i, G, norm2, max_k, tol, tol_first, dep_eps, zero_eps, U, alp
         bk, pk = _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax)
         alpha[j] = 0.0  # orthogonal to the residual; never selected again
         k += 1
-        # the first atom holding the largest key among the updated correlations: the
-        # packed keys' candidate when it is confirmed (it is then the first holder of
-        # the key, and not the atom just selected, whose entry was zeroed); else the
-        # search, and if that key was the selected atom's own rounding residue, just
-        # zeroed, the largest of the others
-        t = nmax - (pk & nmax)
-        if t != j and t < n_atoms and _abs_key(alpha[t]) == bk:
-            j = t
-        else:
-            j = _find_key(alpha, bk)
-            if j == n_atoms:
-                j = _argmax_abs(alpha)
+        j = _select(alpha, bk, pk, nmax, j)  # the first atom of the largest key
         best = abs(alpha[j])
     # Back-substitution L^T gamma = c, with L[r, m] = U[m, idx[r]], L[m, m] = U[m, idx[m]];
     # gamma[m] replaces c[m] (only c[m] and gamma[r > m] are read at step m).
