@@ -492,3 +492,12 @@ def test_orthogonal_mp_out_bad_buffers(rng):
     with pytest.raises(ValueError, match="out must have shape"):
         orthogonal_mp(X, D, n_nonzero_coefs=2, out=keep)
     assert (keep == 7.0).all()
+    # a good buffer with bad signals: the error names X, and neither X nor out is touched
+    Xn = X.copy()
+    Xn[1, 2] = np.nan
+    Xn0 = Xn.copy()
+    good = np.full(shape, 7.0)
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        orthogonal_mp(Xn, D, n_nonzero_coefs=2, out=good)
+    assert (good == 7.0).all()
+    np.testing.assert_array_equal(Xn, Xn0)
