@@ -18,7 +18,7 @@ nothing, otherwise paid up to 30x more for its first touches on this VM:
 rounds** of the signals per second, the spread (min-max), and the ratios of medians.
 scikit-learn is ~100x slower and is timed once on a subset.
 
-    python benchmarks/bench_omp.py                # 14 rounds, writes results/omp.md
+    python benchmarks/bench_omp.py                # 25 rounds, writes results/omp.md
     python benchmarks/bench_omp.py --rounds 7 --threads 2
     python benchmarks/bench_omp.py --quick        # smoke run (10x fewer signals, 3 rounds)
 """
@@ -183,7 +183,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=14,
+    p.add_argument("--rounds", type=int, default=25,
                    help="interleaved rounds (>= 7), each in a fresh shuffled order")
     p.add_argument("--sklearn-max", type=int, default=5_000,
                    help="signals given to scikit-learn (it is slow); its rate is reported")

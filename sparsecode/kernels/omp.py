@@ -197,9 +197,18 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
     returns ``_max_key`` of the updated ``alpha`` and the max of its packed keys
     (:func:`_pack_key` with ``hi``, ``nmax``), which names the atom that holds it.
 
-    Rows of ``U`` are subtracted four per pass over ``U[k]``; the first pass reads
-    ``G[j]`` and the last one (one to four rows) scales the row and updates ``alpha`` in
-    the same loop. Each case is its own loop, written out: helpers taking the source row
+    Rows of ``U`` are subtracted six per pass over ``U[k]``, which holds the partial
+    sum ``-sum_m U[m, j] U[m]`` between passes; the last pass (one to six rows) adds
+    ``G[j]``, scales the row and updates ``alpha`` in the same loop. ``G[j]`` is read
+    last because its row comes from L3 (the Gram matrix is shared and, at 1024 atoms,
+    8 MB): an extra pass over a random Gram row cost 0.25 us per signal-iteration against
+    0.09 us over a cached row, and in the last pass its fetch overlaps that pass's
+    arithmetic. Against four rows per pass with ``G[j]`` read first, this was 3-4 %
+    faster on 256 x 1024, k = 16 (2 threads, medians of 15 shuffled rounds, twice;
+    unchanged on 64 x 256, k = 8); six rows with ``G[j]`` first gained 1 %, four with it
+    last 2.5 %, five or eight rows with it last 1-3 % (2026-12-03, session prototypes).
+    The codes differ from the earlier order's in their last bits only (1.6e-15).
+    Each case is its own loop, written out: helpers taking the source row
     as an argument (``G`` or ``U`` itself) made LLVM's overlap check fail and run the
     scalar loop, and padding short passes with zero coefficients cost a tenth of the
     time of small problems. Everything is indexed as ``U[m, t]`` rather than through row
@@ -218,7 +227,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
 
     Each product is subtracted by one multiply-add, ``_fnma(s, u, acc) = acc - s * u``
     (``llvm.fmuladd``: fused where the CPU has FMA, a multiply and a subtraction where
-    not), row after row: 2-7 % faster than summing the four products of a pass first
+    not), row after row: 2-7 % faster than summing the products of a pass first
     (the row passes are bound by the arithmetic once ``U`` streams from L2), and as
     accurate. The operations are explicit, so every kernel inlining this one rounds
     alike (fast-math let LLVM contract them differently in the dense and slot kernels).
@@ -236,20 +245,25 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
         return b, p
     m = 0
     while m < k:
-        r = min(4, k - m)
+        r = min(6, k - m)
         last = m + r == k
-        if r == 4:
+        if r == 6:
             s0 = U[m, j]
             s1 = U[m + 1, j]
             s2 = U[m + 2, j]
             s3 = U[m + 3, j]
+            s4 = U[m + 4, j]
+            s5 = U[m + 5, j]
             if m == 0 and last:
                 for t in range(n):
-                    c = G[j, t]
-                    c = _fnma(s0, U[0, t], c)
-                    c = _fnma(s1, U[1, t], c)
-                    c = _fnma(s2, U[2, t], c)
-                    c = _fnma(s3, U[3, t], c)
+                    c = alpha.dtype.type(0.0)
+                    c = _fnma(s0, U[m, t], c)
+                    c = _fnma(s1, U[m + 1, t], c)
+                    c = _fnma(s2, U[m + 2, t], c)
+                    c = _fnma(s3, U[m + 3, t], c)
+                    c = _fnma(s4, U[m + 4, t], c)
+                    c = _fnma(s5, U[m + 5, t], c)
+                    c = G[j, t] + c
                     x = c * inv_d
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
@@ -257,11 +271,13 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     b, p = _reduce_keys(a, t, b, p, hi, nmax)
             elif m == 0:
                 for t in range(n):
-                    c = G[j, t]
-                    c = _fnma(s0, U[0, t], c)
-                    c = _fnma(s1, U[1, t], c)
-                    c = _fnma(s2, U[2, t], c)
-                    c = _fnma(s3, U[3, t], c)
+                    c = alpha.dtype.type(0.0)
+                    c = _fnma(s0, U[m, t], c)
+                    c = _fnma(s1, U[m + 1, t], c)
+                    c = _fnma(s2, U[m + 2, t], c)
+                    c = _fnma(s3, U[m + 3, t], c)
+                    c = _fnma(s4, U[m + 4, t], c)
+                    c = _fnma(s5, U[m + 5, t], c)
                     U[k, t] = c
             elif last:
                 for t in range(n):
@@ -270,6 +286,9 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     c = _fnma(s1, U[m + 1, t], c)
                     c = _fnma(s2, U[m + 2, t], c)
                     c = _fnma(s3, U[m + 3, t], c)
+                    c = _fnma(s4, U[m + 4, t], c)
+                    c = _fnma(s5, U[m + 5, t], c)
+                    c = G[j, t] + c
                     x = c * inv_d
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
@@ -282,17 +301,24 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     c = _fnma(s1, U[m + 1, t], c)
                     c = _fnma(s2, U[m + 2, t], c)
                     c = _fnma(s3, U[m + 3, t], c)
+                    c = _fnma(s4, U[m + 4, t], c)
+                    c = _fnma(s5, U[m + 5, t], c)
                     U[k, t] = c
-        elif r == 3:
+        elif r == 5:
             s0 = U[m, j]
             s1 = U[m + 1, j]
             s2 = U[m + 2, j]
+            s3 = U[m + 3, j]
+            s4 = U[m + 4, j]
             if m == 0:
                 for t in range(n):
-                    c = G[j, t]
-                    c = _fnma(s0, U[0, t], c)
-                    c = _fnma(s1, U[1, t], c)
-                    c = _fnma(s2, U[2, t], c)
+                    c = alpha.dtype.type(0.0)
+                    c = _fnma(s0, U[m, t], c)
+                    c = _fnma(s1, U[m + 1, t], c)
+                    c = _fnma(s2, U[m + 2, t], c)
+                    c = _fnma(s3, U[m + 3, t], c)
+                    c = _fnma(s4, U[m + 4, t], c)
+                    c = G[j, t] + c
                     x = c * inv_d
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
@@ -304,6 +330,68 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     c = _fnma(s0, U[m, t], c)
                     c = _fnma(s1, U[m + 1, t], c)
                     c = _fnma(s2, U[m + 2, t], c)
+                    c = _fnma(s3, U[m + 3, t], c)
+                    c = _fnma(s4, U[m + 4, t], c)
+                    c = G[j, t] + c
+                    x = c * inv_d
+                    U[k, t] = x
+                    a = _fnma(ck, x, alpha[t])
+                    alpha[t] = a
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
+        elif r == 4:
+            s0 = U[m, j]
+            s1 = U[m + 1, j]
+            s2 = U[m + 2, j]
+            s3 = U[m + 3, j]
+            if m == 0:
+                for t in range(n):
+                    c = alpha.dtype.type(0.0)
+                    c = _fnma(s0, U[m, t], c)
+                    c = _fnma(s1, U[m + 1, t], c)
+                    c = _fnma(s2, U[m + 2, t], c)
+                    c = _fnma(s3, U[m + 3, t], c)
+                    c = G[j, t] + c
+                    x = c * inv_d
+                    U[k, t] = x
+                    a = _fnma(ck, x, alpha[t])
+                    alpha[t] = a
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
+            else:
+                for t in range(n):
+                    c = U[k, t]
+                    c = _fnma(s0, U[m, t], c)
+                    c = _fnma(s1, U[m + 1, t], c)
+                    c = _fnma(s2, U[m + 2, t], c)
+                    c = _fnma(s3, U[m + 3, t], c)
+                    c = G[j, t] + c
+                    x = c * inv_d
+                    U[k, t] = x
+                    a = _fnma(ck, x, alpha[t])
+                    alpha[t] = a
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
+        elif r == 3:
+            s0 = U[m, j]
+            s1 = U[m + 1, j]
+            s2 = U[m + 2, j]
+            if m == 0:
+                for t in range(n):
+                    c = alpha.dtype.type(0.0)
+                    c = _fnma(s0, U[m, t], c)
+                    c = _fnma(s1, U[m + 1, t], c)
+                    c = _fnma(s2, U[m + 2, t], c)
+                    c = G[j, t] + c
+                    x = c * inv_d
+                    U[k, t] = x
+                    a = _fnma(ck, x, alpha[t])
+                    alpha[t] = a
+                    b, p = _reduce_keys(a, t, b, p, hi, nmax)
+            else:
+                for t in range(n):
+                    c = U[k, t]
+                    c = _fnma(s0, U[m, t], c)
+                    c = _fnma(s1, U[m + 1, t], c)
+                    c = _fnma(s2, U[m + 2, t], c)
+                    c = G[j, t] + c
                     x = c * inv_d
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
@@ -314,9 +402,10 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
             s1 = U[m + 1, j]
             if m == 0:
                 for t in range(n):
-                    c = G[j, t]
-                    c = _fnma(s0, U[0, t], c)
-                    c = _fnma(s1, U[1, t], c)
+                    c = alpha.dtype.type(0.0)
+                    c = _fnma(s0, U[m, t], c)
+                    c = _fnma(s1, U[m + 1, t], c)
+                    c = G[j, t] + c
                     x = c * inv_d
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
@@ -327,17 +416,19 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                     c = U[k, t]
                     c = _fnma(s0, U[m, t], c)
                     c = _fnma(s1, U[m + 1, t], c)
+                    c = G[j, t] + c
                     x = c * inv_d
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
                     alpha[t] = a
                     b, p = _reduce_keys(a, t, b, p, hi, nmax)
-        else:
+        elif r == 1:
             s0 = U[m, j]
             if m == 0:
                 for t in range(n):
-                    c = G[j, t]
-                    c = _fnma(s0, U[0, t], c)
+                    c = alpha.dtype.type(0.0)
+                    c = _fnma(s0, U[m, t], c)
+                    c = G[j, t] + c
                     x = c * inv_d
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
@@ -347,6 +438,7 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
                 for t in range(n):
                     c = U[k, t]
                     c = _fnma(s0, U[m, t], c)
+                    c = G[j, t] + c
                     x = c * inv_d
                     U[k, t] = x
                     a = _fnma(ck, x, alpha[t])
