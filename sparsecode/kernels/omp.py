@@ -210,8 +210,11 @@ def _orthogonalize_axpy(G, U, j, k, inv_d, alpha, ck, hi, nmax):
     The codes differ from the earlier order's in their last bits only (1.6e-15).
     Each case is its own loop, written out: helpers taking the source row
     as an argument (``G`` or ``U`` itself) made LLVM's overlap check fail and run the
-    scalar loop, and padding short passes with zero coefficients cost a tenth of the
-    time of small problems. Everything is indexed as ``U[m, t]`` rather than through row
+    scalar loop, padding short passes with zero coefficients cost a tenth of the
+    time of small problems, and merging each first pass (which starts from zero) with
+    the later ones by ``c = U[k, t] if m else 0`` (eight loops instead of fifteen; codes
+    bit-identical) made the kernel 1.8-2x slower: the select stays in the loop and stops
+    the vectoriser (2026-12-03, paired runs on both benchmark cases). Everything is indexed as ``U[m, t]`` rather than through row
     views: a view of a shared array costs two atomic reference-count updates, and with
     every thread making them on the same Gram matrix its cache line bounced between the
     cores (the views cost more than the arithmetic: Batch-OMP ran about 3x faster
