@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from ._jit import blas_single_thread, num_threads
 from ._jit import gram as _gram
+from ._jit import gram_reused
 from .coding._lars import _lars_codes, _resolve_max_iter, _warn_status
 from .coding._omp import _omp_dense, _omp_gram
 from .compat_dictionary import (  # noqa: E402  (scikit-learn's dictionary learning)
@@ -228,7 +229,7 @@ def orthogonal_mp(
     dtype = _common_dtype(X, y)
     D = np.ascontiguousarray(X.T, dtype=dtype)  # atoms are the columns of X
     signals = np.ascontiguousarray(y.T, dtype=dtype)
-    G = _gram(D)
+    G = gram_reused(D)
     if tol is not None:
         max_k = X.shape[1]
         tol_ = float(tol)
@@ -493,7 +494,7 @@ def _encode_omp(X, dictionary, gram, cov, n_nonzero_coefs, n_jobs, parallel):
     dtype = X.dtype
     D = np.ascontiguousarray(dictionary, dtype=dtype)
     if gram is None:
-        G = _gram(D)
+        G = gram_reused(D)
     else:
         G = np.ascontiguousarray(gram, dtype=dtype)
     if cov is None:

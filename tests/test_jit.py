@@ -128,3 +128,62 @@ def test_blas_single_thread_limits_small_work_only():
     assert blas_threads() == before  # restored
     with blas_single_thread(SMALL_BLAS_WORK + 1):
         assert blas_threads() == before  # large products keep every thread
+
+
+@pytest.fixture
+def fresh_gram_entry(monkeypatch):
+    """Start each test with no kept Gram matrix (the module keeps the last one)."""
+    monkeypatch.setattr(_jit, "_GRAM_LAST", None)
+
+
+def _large_dictionary(seed=0):
+    # above GRAM_REUSE_MIN_WORK: 200 * 200 * 512 / 2 = 1.0e7 multiply-adds
+    D = np.random.default_rng(seed).standard_normal((200, 512))
+    assert 200 * 200 * 512 // 2 >= _jit.GRAM_REUSE_MIN_WORK
+    return D
+
+
+def test_gram_reused_returns_the_kept_gram_for_the_same_bits(fresh_gram_entry):
+    D = _large_dictionary()
+    G1 = _jit.gram_reused(D)
+    np.testing.assert_array_equal(G1, _jit.gram(D))
+    assert _jit.gram_reused(D.copy()) is G1  # equal bits, another array: reused
+    D2 = D.copy()
+    D2[3, 7] += 1e-12  # one entry changed by one part in 1e12: recomputed
+    G2 = _jit.gram_reused(D2)
+    assert G2 is not G1
+    np.testing.assert_array_equal(G2, _jit.gram(D2))
+
+
+def test_gram_reused_sees_a_dictionary_changed_in_place(fresh_gram_entry):
+    from sparsecode import orthogonal_mp
+
+    rng = np.random.default_rng(1)
+    D = _large_dictionary()
+    X = rng.standard_normal((30, 512))
+    orthogonal_mp(X, D, n_nonzero_coefs=5)
+    D[:10] *= -2.0  # the caller edits its dictionary between calls
+    got = orthogonal_mp(X, D, n_nonzero_coefs=5)
+    _jit._GRAM_LAST = None
+    want = orthogonal_mp(X, D.copy(), n_nonzero_coefs=5)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(_jit.gram_reused(D), D @ D.T)
+
+
+def test_gram_reused_tells_negative_zero_from_zero(fresh_gram_entry):
+    D = _large_dictionary()
+    D[0, :] = 0.0
+    G1 = _jit.gram_reused(D)
+    D2 = D.copy()
+    D2[0, 0] = -0.0  # equal as floats, different bits
+    assert _jit.gram_reused(D2) is not G1
+
+
+def test_gram_reused_keeps_neither_small_nor_huge_grams(fresh_gram_entry, monkeypatch):
+    small = np.random.default_rng(0).standard_normal((16, 8))
+    np.testing.assert_allclose(_jit.gram_reused(small), small @ small.T, rtol=1e-12)
+    assert _jit._GRAM_LAST is None
+    monkeypatch.setattr(_jit, "GRAM_REUSE_MAX_BYTES", 1000)
+    D = _large_dictionary()
+    np.testing.assert_array_equal(_jit.gram_reused(D), _jit.gram(D))
+    assert _jit._GRAM_LAST is None

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._jit import gram as _gram
+from .._jit import gram_reused
 from ..backends import any_torch
 from ..base import BaseSparseEstimator
 from ..utils._dask import is_dask_array
@@ -211,7 +212,7 @@ class SparseCoder(BaseSparseEstimator):
             check_n_nonzero_coefs(self.n_nonzero_coefs, D.shape[0])
             G = None
         D = np.ascontiguousarray(D, dtype=dtype)
-        G = _gram(D) if G is None else G.astype(dtype, copy=False)
+        G = gram_reused(D) if G is None else G.astype(dtype, copy=False)
         return D, G
 
     def _check_backend(self):

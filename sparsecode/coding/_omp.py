@@ -6,7 +6,7 @@ import numba
 import numpy as np
 
 from .._jit import blas_single_thread, num_threads
-from .._jit import gram as _gram
+from .._jit import gram_reused
 from ..backends import any_torch
 from ..kernels.csr import chunk_partition
 from ..kernels.omp import batch_omp, batch_omp_fused, batch_omp_fused_slots
@@ -86,7 +86,11 @@ def orthogonal_mp(
         with ``n_nonzero_coefs``: coding stops at whichever comes first. A signal whose
         squared norm is already within ``tol`` gets the zero code.
     gram : array-like of shape (n_components, n_components), default=None
-        Precomputed ``dictionary @ dictionary.T`` (saves its cost on repeated calls).
+        Precomputed ``dictionary @ dictionary.T``. Without it the Gram matrix is
+        formed, except when the dictionary holds exactly the same bits as the previous
+        call's: the last Gram matrix (up to 64 MiB) is kept and reused, so a loop
+        coding batch after batch with one dictionary forms it once
+        (``sparsecode._jit.gram_reused``).
     n_jobs : int, default=None
         Number of threads (None or -1: all Numba threads).
     return_n_iter : bool, default=False
@@ -157,7 +161,7 @@ def orthogonal_mp(
     n_components, n_features = D.shape
     max_k, tol_ = _resolve_stopping(n_nonzero_coefs, tol, n_features, n_components)
     if gram is None:
-        G = _gram(D)
+        G = gram_reused(D)
     else:
         G = _as_float_array(gram, "gram", dtype=dtype)
         if G.shape != (n_components, n_components):
