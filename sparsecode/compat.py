@@ -27,7 +27,6 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._jit import blas_single_thread, num_threads
-from ._jit import gram as _gram
 from ._jit import gram_reused
 from .coding._lars import _lars_codes, _resolve_max_iter, _warn_status
 from .coding._omp import _omp_dense, _omp_gram
@@ -280,7 +279,7 @@ def _encode_lars(X, dictionary, gram, cov, *, lasso, alpha, n_nonzero_coefs, pos
     n_samples = X.shape[0]
     n_components, n_features = dictionary.shape
     D = np.asarray(dictionary, dtype=np.float64)
-    G = _gram(D) if gram is None else _finite_float64(
+    G = gram_reused(D) if gram is None else _finite_float64(
         gram, "gram", (n_components, n_components))
     method = "lasso" if lasso else "lar"
     if cov is None:

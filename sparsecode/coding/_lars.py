@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._jit import blas_single_thread, num_threads
-from .._jit import gram as _gram
+from .._jit import gram_reused
 from ..kernels.csr import chunk_partition
 from ..kernels.lars import (
     N_BLOCKS,
@@ -75,7 +75,7 @@ def _prepare(X, dictionary, gram):
     X = check_signals(X, n_features=D_in.shape[1], dtype=np.float64,
                       dictionary_shape=D_in.shape)
     D = D_in.astype(np.float64, copy=False)
-    G = _gram(D) if gram is None else _check_gram(gram, D.shape[0])
+    G = gram_reused(D) if gram is None else _check_gram(gram, D.shape[0])
     return X, D, G, dtype
 
 
@@ -479,7 +479,7 @@ def lars_path(
             f"x has {xv.shape[0]} features but the dictionary has {n_features}; "
             f"x must have shape ({n_features},)."
         )
-    G = _gram(D) if gram is None else _check_gram(gram, n_components)
+    G = gram_reused(D) if gram is None else _check_gram(gram, n_components)
     k_user = check_n_nonzero_coefs(n_nonzero_coefs, n_components)
     limit = min(n_components, n_features)
     max_k = limit if k_user is None else min(k_user, limit)
