@@ -216,15 +216,16 @@ def gram_reused(D):
     holds exactly the same bits (same shape, dtype and values).
 
     The functional coders (:func:`sparsecode.orthogonal_mp` and the ones built on it)
-    form ``D @ D.T`` on every call; a pipeline coding batch after batch with one
-    dictionary formed it again each time, 8 ms of a 300 ms call on 256x1024 (2.5 %,
-    ``benchmarks/results/omp.md``). The last dictionary's Gram matrix (and a copy of
-    the dictionary, to compare against: a dictionary changed in place is recognised)
-    is kept when it costs at least :data:`GRAM_REUSE_MIN_WORK` multiply-adds and takes
-    at most :data:`GRAM_REUSE_MAX_BYTES`; the comparison reads both copies once (about
-    0.3 ms for 256x1024). The returned array is shared between calls: callers only read
-    it (it is never handed to the user). One entry, replaced whole (a tuple assignment,
-    safe between threads).
+    formed ``D @ D.T`` on every call; a pipeline coding batch after batch with one
+    dictionary paid it each time, 8 ms of a 300 ms OMP call on 256x1024 (reusing it:
+    0.957x the call time in paired runs, ``docs/benchmarks.rst``). The last
+    dictionary's Gram matrix, and a copy of the dictionary to compare against (a
+    dictionary changed in place is recognised), are kept when forming it costs at least
+    :data:`GRAM_REUSE_MIN_WORK` multiply-adds and it takes at most
+    :data:`GRAM_REUSE_MAX_BYTES`; the comparison reads both copies once (about 0.6 ms
+    for 1024x256). The returned array is shared between calls: callers only read it
+    and never hand it to the user. One entry, replaced whole (a tuple assignment, safe
+    between threads).
     """
     global _GRAM_LAST
     D = np.ascontiguousarray(D)
