@@ -21,6 +21,7 @@ scikit-learn is ~100x slower and is timed once on a subset.
     python benchmarks/bench_omp.py                # 25 rounds, writes results/omp.md
     python benchmarks/bench_omp.py --rounds 7 --threads 2
     python benchmarks/bench_omp.py --quick        # smoke run (10x fewer signals, 3 rounds)
+    python benchmarks/bench_omp.py --no-gram-reuse  # ours forms G on every call (A/B)
 """
 
 from __future__ import annotations
@@ -187,7 +188,14 @@ def main(argv=None):
                    help="interleaved rounds (>= 7), each in a fresh shuffled order")
     p.add_argument("--sklearn-max", type=int, default=5_000,
                    help="signals given to scikit-learn (it is slow); its rate is reported")
+    p.add_argument("--no-gram-reuse", action="store_true",
+                   help="form the Gram matrix on every call of ours (as before "
+                        "sparsecode._jit.gram_reused); writes results/omp_no_gram_reuse.md")
     args = p.parse_args(argv)
+    if args.no_gram_reuse:
+        import sparsecode._jit
+
+        sparsecode._jit.GRAM_REUSE_MAX_BYTES = 0  # nothing is kept: a Gram per call
     rounds = 3 if args.quick else args.rounds
     rows, summaries = [], []
     cols = ["case", "tool", "signals/s (median)", "min – max over rounds", "notes"]
@@ -211,7 +219,10 @@ def main(argv=None):
               "both cases in float64 and within 3× of the `X @ D.T` time; float32 faster "
               "still. The fresh-output rows (ours, `X @ D.T`) both pay for the first touch of "
               "a new result array (row *a fresh ... array*: its cost in this settled "
-              "state); the `out=` rows compare the kernels without it."), ""]
+              "state); the `out=` rows compare the kernels without it."
+              + (" **Run with `--no-gram-reuse`: ours forms its Gram matrix on every call "
+                 "instead of reusing the previous call's.**" if args.no_gram_reuse else "")),
+              ""]
     lines += markdown_table(cols, rows)
     lines += ["", ("| case | ours float64 / SPAMS | ours float32 / SPAMS | ours / `X @ D.T` time "
                    "| ours out= / `np.matmul(out=)` time |"), "|---|---|---|---|---|"]
@@ -237,7 +248,7 @@ def main(argv=None):
               "starts just after a scratch array of the output's size was freed (a loop's "
               "steady state); the first call of a cold process pays the idle figure."]
     if not args.quick:
-        write_result("omp.md", lines)
+        write_result("omp_no_gram_reuse.md" if args.no_gram_reuse else "omp.md", lines)
     else:
         print("\n".join(lines))
 

@@ -187,3 +187,19 @@ def test_gram_reused_keeps_neither_small_nor_huge_grams(fresh_gram_entry, monkey
     D = _large_dictionary()
     np.testing.assert_array_equal(_jit.gram_reused(D), _jit.gram(D))
     assert _jit._GRAM_LAST is None
+
+
+def test_a_rejected_dictionary_leaves_the_kept_gram_alone(fresh_gram_entry):
+    from sparsecode import orthogonal_mp
+
+    D = _large_dictionary()
+    X = np.random.default_rng(2).standard_normal((10, 512))
+    orthogonal_mp(X, D, n_nonzero_coefs=3)
+    kept = _jit._GRAM_LAST
+    bad = D.copy()
+    bad[4, 4] = np.nan
+    before = bad.copy()
+    with pytest.raises(ValueError, match="dictionary contains NaN"):
+        orthogonal_mp(X, bad, n_nonzero_coefs=3)
+    np.testing.assert_array_equal(bad, before)  # the user's array is untouched
+    assert _jit._GRAM_LAST is kept  # checked before any Gram matrix is formed or kept
